@@ -1,0 +1,5 @@
+/* nabla.h - the umbrella header: include this to use all of nabla. */
+#ifndef NABLA_H
+#define NABLA_H
+#include "tensor/tensor.h"
+#endif
