@@ -2,4 +2,5 @@
 #ifndef NABLA_H
 #define NABLA_H
 #include "tensor/tensor.h"
+#include "autograd/autograd.h"
 #endif

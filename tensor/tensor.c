@@ -157,21 +157,24 @@ nb_status nb__broadcast_shapes(const char *op, int na, const int64_t *sa, int nb
   return NB_OK;
 }
 
+/* Unsigned products below: an empty tensor's other sizes may multiply past
+ * 2^63 (its strides are never used to address anything), without UB. */
 void nb__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
-  int64_t s = 1;
+  uint64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i] > 1 ? shape[i] : 1;
+    strides[i] = (int64_t)s;
+    s *= shape[i] > 1 ? (uint64_t)shape[i] : 1;
   }
 }
 
 void nb__refresh_layout(nb_tensor *t) {
-  int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+  uint64_t un = 1;
+  for (int i = 0; i < t->ndim; i++) un *= (uint64_t)t->shape[i];
+  int64_t n = (int64_t)un;
   t->numel = n;
   bool contiguous = true;
   int64_t expected = 1;
-  for (int i = t->ndim - 1; i >= 0; i--) {
+  for (int i = t->ndim - 1; i >= 0 && n > 0; i--) {
     if (t->shape[i] == 1) continue; /* a size-1 dim's stride does not matter */
     if (t->strides[i] != expected) {
       contiguous = false;
@@ -262,7 +265,13 @@ nb_tensor *nb_from_blob(nb_dtype dtype, void *data, int ndim, const int64_t *sha
     nb__contiguous_strides(ndim, shape, st);
   }
   int64_t span = 1; /* elements from the first to one past the last */
-  for (int i = 0; i < ndim; i++) span += (shape[i] - 1) * st[i];
+  for (int i = 0; i < ndim && numel > 0; i++) {
+    int64_t reach;
+    if (__builtin_mul_overflow(shape[i] - 1, st[i], &reach) ||
+        __builtin_add_overflow(span, reach, &span) ||
+        __builtin_mul_overflow(span, (int64_t)nb_dtype_size(dtype), &reach))
+      return nb__fail_null(NB_ERR_MEMORY, "%s: shape and strides span more than 2^63 bytes", op);
+  }
   nb_storage *s = nb__alloc_bytes(sizeof *s);
   if (!s) return nb__fail_null(NB_ERR_MEMORY, "%s: out of memory", op);
   *s = (nb_storage){.data = data,
@@ -320,7 +329,7 @@ static void tensor_destroy(nb_tensor *t) {
   nb_object *grad_fn = t->grad_fn, *meta = t->autograd_meta;
   storage_release(t->storage);
   nb__free_tensor_struct(t);
-  nb_free(grad);
+  nb__release(grad);
   nb__object_release(grad_fn);
   nb__object_release(meta);
 }
@@ -352,7 +361,11 @@ void nb__object_release(nb_object *o) {
 void nb_free(nb_tensor *t) {
   if (!t) return;
   if (t->scope_slot >= 0) nb__scope_forget(t);
-  if (--t->refcount > 0) return;
+  nb__release(t);
+}
+
+void nb__release(nb_tensor *t) {
+  if (!t || --t->refcount > 0) return;
   t->release_next = tensor_queue;
   tensor_queue = t;
   drain_release_queues();
@@ -373,16 +386,26 @@ bool nb_shares_storage(const nb_tensor *a, const nb_tensor *b) {
 }
 void *nb_data(const nb_tensor *t) { return t ? nb__ptr(t, 0) : NULL; }
 
+/* The dim of size/stride: -1 and NB_ERR_INDEX when out of range, and for every
+ * dim of a 0-d tensor (torch: "tensor has no dimensions"). */
+static int accessor_dim(const char *op, const nb_tensor *t, int dim) {
+  if (t->ndim == 0) {
+    nb__fail(NB_ERR_INDEX, "%s: dim %d requested but the tensor is 0-d (has no dims)", op, dim);
+    return -1;
+  }
+  return nb__wrap_dim(op, dim, t->ndim);
+}
+
 int64_t nb_size(const nb_tensor *t, int dim) {
   if (!t) return nb__null_input("size"), -1;
-  int d = nb__wrap_dim("size", dim, t->ndim);
-  return d < 0 || t->ndim == 0 ? -1 : t->shape[d];
+  int d = accessor_dim("size", t, dim);
+  return d < 0 ? -1 : t->shape[d];
 }
 
 int64_t nb_stride(const nb_tensor *t, int dim) {
   if (!t) return nb__null_input("stride"), -1;
-  int d = nb__wrap_dim("stride", dim, t->ndim);
-  return d < 0 || t->ndim == 0 ? -1 : t->strides[d];
+  int d = accessor_dim("stride", t, dim);
+  return d < 0 ? -1 : t->strides[d];
 }
 
 nb_status nb_view_of(const nb_tensor *t, nb_view *view) {

@@ -126,6 +126,9 @@ NB_INTERNAL nb_tensor *nb__new(const char *op, nb_dtype dtype, int ndim, const i
 /* New view of base's storage with the given layout (shares and retains it). */
 NB_INTERNAL nb_tensor *nb__new_view(const nb_tensor *base, int ndim, const int64_t *shape,
                                     const int64_t *strides, int64_t offset);
+/* Drop a reference held by library internals (a node's saved tensor, an
+ * edge's leaf): unlike nb_free it never takes t out of its scope. */
+NB_INTERNAL void nb__release(nb_tensor *t);
 /* Bump the storage version after an in-place write. */
 NB_INTERNAL void nb__bump_version(nb_tensor *t);
 /* Element pointer for a linear storage index (offset already applied). */
