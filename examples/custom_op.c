@@ -93,7 +93,8 @@ int main(void) {
   printf("fitted gain: ");
   nb_print(gain);
   printf("final mse=%.6f\n", loss_value);
+  bool fitted = fabs(nb_get(gain, (int64_t[]){0}) - 2.5) < 0.05;
   nb_scope_end();
-  return fabs(nb_get(gain, (int64_t[]){0}) - 2.5) < 0.05 ? 0 : 1;
+  return fitted ? 0 : 1;
 }
 #endif

@@ -24,7 +24,8 @@ typedef struct free_block {
 
 static void *default_alloc(size_t bytes, size_t align, void *ctx) {
   (void)ctx;
-  return aligned_alloc(align, bytes);
+  /* aligned_alloc wants a multiple of the alignment (ASan enforces it). */
+  return aligned_alloc(align, (bytes + align - 1) & ~(align - 1));
 }
 static void default_free(void *p, size_t bytes, void *ctx) {
   (void)bytes;
@@ -70,6 +71,7 @@ static bool caching_enabled(void) {
 }
 
 void *nb__alloc_bytes(size_t bytes) {
+  if (bytes > SIZE_MAX / 2) return NULL; /* no machine has it, and rounding up would wrap */
   size_t rounded;
   int cls = size_class(bytes, &rounded);
   void *p = NULL;

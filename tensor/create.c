@@ -57,8 +57,12 @@ nb_status nb_fill_(nb_tensor *x, double value) {
 
 nb_status nb_zero_(nb_tensor *x) { return nb_fill_(x, 0.0); }
 
-nb_tensor *nb_full(nb_dtype dtype, int ndim, const int64_t *shape, double value) {
-  nb_tensor *t = nb__new("full", dtype, ndim, shape);
+/* A new tensor of `value`; errors name `op` (the public function called). */
+static nb_tensor *make_full(const char *op, nb_dtype dtype, int ndim, const int64_t *shape,
+                            double value) {
+  if (dtype == NB_DTYPE_INT64 && !(fabs(value) < 9.2e18))
+    return nb__fail_null(NB_ERR_ARG, "%s: value %g does not fit int64", op, value);
+  nb_tensor *t = nb__new(op, dtype, ndim, shape);
   if (t && nb_fill_(t, value) != NB_OK) {
     nb_free(t);
     return NULL;
@@ -67,17 +71,37 @@ nb_tensor *nb_full(nb_dtype dtype, int ndim, const int64_t *shape, double value)
   return t;
 }
 
+nb_tensor *nb_full(nb_dtype dtype, int ndim, const int64_t *shape, double value) {
+  return make_full("full", dtype, ndim, shape, value);
+}
+
 nb_tensor *nb_zeros(nb_dtype dtype, int ndim, const int64_t *shape) {
-  return nb_full(dtype, ndim, shape, 0.0);
+  return make_full("zeros", dtype, ndim, shape, 0.0);
 }
 
 nb_tensor *nb_ones(nb_dtype dtype, int ndim, const int64_t *shape) {
-  return nb_full(dtype, ndim, shape, 1.0);
+  return make_full("ones", dtype, ndim, shape, 1.0);
 }
 
-nb_tensor *nb_scalar(nb_dtype dtype, double value) { return nb_full(dtype, 0, NULL, value); }
+nb_tensor *nb_scalar(nb_dtype dtype, double value) {
+  return make_full("scalar", dtype, 0, NULL, value);
+}
+
+/* arange and linspace: numeric dtypes only (torch has no bool kernels). */
+static bool range_dtype_ok(const char *op, nb_dtype dtype) {
+  if ((unsigned)dtype < NB_DTYPE_COUNT && dtype != NB_DTYPE_BOOL) return true;
+  nb__fail(NB_ERR_DTYPE, "%s: dtype %s is not supported (float32, float64, int64)", op,
+           nb_dtype_name(dtype));
+  return false;
+}
 
 nb_tensor *nb_arange(nb_dtype dtype, double start, double end, double step) {
+  if (!range_dtype_ok("arange", dtype)) return NULL;
+  if (dtype == NB_DTYPE_INT64) { /* as torch: the arguments become integers first */
+    start = trunc(start);
+    end = trunc(end);
+    step = trunc(step);
+  }
   if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(end))
     return nb__fail_null(NB_ERR_ARG, "arange: start %g, end %g, step %g: need finite values "
                                      "and a nonzero step", start, end, step);
@@ -95,17 +119,23 @@ nb_tensor *nb_arange(nb_dtype dtype, double start, double end, double step) {
 }
 
 nb_tensor *nb_linspace(nb_dtype dtype, double start, double end, int64_t steps) {
+  if (!range_dtype_ok("linspace", dtype)) return NULL;
   if (steps < 0)
     return nb__fail_null(NB_ERR_ARG, "linspace: steps %lld is negative", (long long)steps);
   nb_tensor *t = nb__new("linspace", dtype, 1, &steps);
   if (!t) return NULL;
+  if (dtype == NB_DTYPE_INT64) { /* as torch: the ends become integers first */
+    start = trunc(start);
+    end = trunc(end);
+  }
   size_t es = nb_dtype_size(dtype);
   double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
   /* As torch: the first half counts up from start, the second down from end,
-   * so both endpoints are exact. */
+   * so both endpoints are exact; a single step is start. */
   int64_t half = steps / 2;
   for (int64_t i = 0; i < steps; i++) {
-    double v = i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+    double v = i < half || steps == 1 ? start + step * (double)i
+                                      : end - step * (double)(steps - 1 - i);
     nb__store(dtype, (char *)nb__ptr(t, 0) + es * (size_t)i, v);
   }
   return t;
@@ -114,7 +144,7 @@ nb_tensor *nb_linspace(nb_dtype dtype, double start, double end, int64_t steps) 
 nb_tensor *nb_eye(nb_dtype dtype, int64_t n, int64_t m) {
   if (m < 0) m = n;
   if (n < 0) return nb__fail_null(NB_ERR_ARG, "eye: n %lld is negative", (long long)n);
-  nb_tensor *t = nb_zeros(dtype, 2, (int64_t[]){n, m});
+  nb_tensor *t = make_full("eye", dtype, 2, (int64_t[]){n, m}, 0.0);
   if (!t) return NULL;
   size_t es = nb_dtype_size(dtype);
   for (int64_t i = 0; i < n && i < m; i++)
@@ -144,15 +174,15 @@ nb_tensor *nb_empty_like(const nb_tensor *t, nb_dtype dtype) {
 
 nb_tensor *nb_zeros_like(const nb_tensor *t, nb_dtype dtype) {
   NB_CHECK_NULL("zeros_like", t);
-  return nb_full(like_dtype(t, dtype), t->ndim, t->shape, 0.0);
+  return make_full("zeros_like", like_dtype(t, dtype), t->ndim, t->shape, 0.0);
 }
 
 nb_tensor *nb_ones_like(const nb_tensor *t, nb_dtype dtype) {
   NB_CHECK_NULL("ones_like", t);
-  return nb_full(like_dtype(t, dtype), t->ndim, t->shape, 1.0);
+  return make_full("ones_like", like_dtype(t, dtype), t->ndim, t->shape, 1.0);
 }
 
 nb_tensor *nb_full_like(const nb_tensor *t, nb_dtype dtype, double value) {
   NB_CHECK_NULL("full_like", t);
-  return nb_full(like_dtype(t, dtype), t->ndim, t->shape, value);
+  return make_full("full_like", like_dtype(t, dtype), t->ndim, t->shape, value);
 }

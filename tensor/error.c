@@ -41,7 +41,11 @@ const char *nb_status_str(nb_status status) {
 }
 
 nb_status nb__vfail(nb_status status, const char *fmt, va_list ap) {
-  vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+  /* Format aside first: an argument may be nb_errmsg() itself (wrapping the
+   * previous message), and vsnprintf must not read what it is writing. */
+  char buf[NB_ERRMSG_SIZE];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  memcpy(errmsg, buf, sizeof buf);
   last_status = status;
   return status;
 }

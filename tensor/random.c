@@ -132,14 +132,19 @@ static nb_status fill_random(nb_tensor *x, nb_generator *g, draw_fn draw, const 
 static double draw_uniform(nb_generator *g, const double *p) {
   return p[0] + (p[1] - p[0]) * nb_generator_uniform(g);
 }
+/* float32 fills take 24 random bits, as torch does: 53 bits would round up to
+ * exactly 1.0f about once in 2^25 draws, outside rand's [0, 1). */
+static double draw_uniform_f32(nb_generator *g, const double *p) {
+  return p[0] + (p[1] - p[0]) * ((double)(nb_generator_u64(g) >> 40) * 0x1.0p-24);
+}
+static draw_fn uniform_draw(nb_dtype dtype) {
+  return dtype == NB_DTYPE_FLOAT32 ? draw_uniform_f32 : draw_uniform;
+}
 static double draw_normal(nb_generator *g, const double *p) {
   return p[0] + p[1] * nb_generator_normal(g);
 }
 static double draw_bernoulli(nb_generator *g, const double *p) {
   return nb_generator_uniform(g) < p[0] ? 1.0 : 0.0;
-}
-static double draw_int(nb_generator *g, const double *p) {
-  return p[0] + (double)below(g, (uint64_t)(p[1] - p[0]));
 }
 
 static nb_tensor *make_random(const char *op, nb_dtype dtype, int ndim, const int64_t *shape,
@@ -161,12 +166,12 @@ nb_tensor *nb_uniform(nb_dtype dtype, int ndim, const int64_t *shape, double low
   if (!need_float("uniform", dtype)) return NULL;
   if (!(low <= high))
     return nb__fail_null(NB_ERR_ARG, "uniform: low %g must be <= high %g", low, high);
-  return make_random("uniform", dtype, ndim, shape, g, draw_uniform, (double[]){low, high});
+  return make_random("uniform", dtype, ndim, shape, g, uniform_draw(dtype), (double[]){low, high});
 }
 
 nb_tensor *nb_rand(nb_dtype dtype, int ndim, const int64_t *shape, nb_generator *g) {
   if (!need_float("rand", dtype)) return NULL;
-  return make_random("rand", dtype, ndim, shape, g, draw_uniform, (double[]){0, 1});
+  return make_random("rand", dtype, ndim, shape, g, uniform_draw(dtype), (double[]){0, 1});
 }
 
 nb_tensor *nb_normal(nb_dtype dtype, int ndim, const int64_t *shape, double mean, double std,
@@ -186,11 +191,14 @@ nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
   if (high <= low)
     return nb__fail_null(NB_ERR_ARG, "randint: high %lld must be > low %lld", (long long)high,
                          (long long)low);
-  if (high - low > ((int64_t)1 << 53))
-    return nb__fail_null(NB_ERR_ARG, "randint: range [%lld, %lld) wider than 2^53",
-                         (long long)low, (long long)high);
-  return make_random("randint", NB_DTYPE_INT64, ndim, shape, g, draw_int,
-                     (double[]){(double)low, (double)high});
+  nb_tensor *t = nb__new("randint", NB_DTYPE_INT64, ndim, shape);
+  if (!t) return NULL;
+  if (!g) g = nb_default_generator();
+  /* In integers throughout: any int64 range, exact beyond 2^53. */
+  uint64_t range = (uint64_t)high - (uint64_t)low;
+  int64_t *v = nb__ptr(t, 0);
+  for (int64_t i = 0; i < t->numel; i++) v[i] = (int64_t)((uint64_t)low + below(g, range));
+  return t;
 }
 
 nb_tensor *nb_bernoulli(nb_dtype dtype, int ndim, const int64_t *shape, double p,
@@ -228,12 +236,14 @@ nb_tensor *nb_randn_like(const nb_tensor *t, nb_generator *g) {
 
 nb_status nb_uniform_(nb_tensor *x, double low, double high, nb_generator *g) {
   NB_CHECK_NULL_STATUS("uniform_", x);
+  if (!need_float("uniform_", x->dtype)) return NB_ERR_DTYPE;
   if (!(low <= high)) return nb__fail(NB_ERR_ARG, "uniform_: low %g must be <= high %g", low, high);
-  return fill_random(x, g, draw_uniform, (double[]){low, high});
+  return fill_random(x, g, uniform_draw(x->dtype), (double[]){low, high});
 }
 
 nb_status nb_normal_(nb_tensor *x, double mean, double std, nb_generator *g) {
   NB_CHECK_NULL_STATUS("normal_", x);
+  if (!need_float("normal_", x->dtype)) return NB_ERR_DTYPE;
   if (!(std >= 0)) return nb__fail(NB_ERR_ARG, "normal_: std %g must be >= 0", std);
   return fill_random(x, g, draw_normal, (double[]){mean, std});
 }
