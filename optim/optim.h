@@ -1,0 +1,159 @@
+/* optim/optim.h - the public API of nabla's optimizers, schedulers, clipping.
+ *
+ * Optimizers update parameters in place with fused loops over each tensor
+ * (no graph, no allocation per step after the first). Update formulas are
+ * PyTorch's documented algorithms. Options structs: a zero field means
+ * PyTorch's default (lr has no default for SGD and must be set).
+ *
+ * Parameter groups: an optimizer starts with one group (the params passed to
+ * nb_<name>_new with its opts); nb_optim_add_group adds another group with its
+ * own full opts (NULL = the optimizer's construction opts), e.g. no weight
+ * decay on biases.
+ */
+#ifndef NABLA_OPTIM_H
+#define NABLA_OPTIM_H
+
+#include "autograd/autograd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_optimizer nb_optimizer;
+
+typedef struct nb_sgd_opts {
+  double lr; /* required, > 0 */
+  double momentum, dampening, weight_decay;
+  bool nesterov, maximize;
+} nb_sgd_opts;
+
+typedef struct nb_adam_opts {
+  double lr;       /* 0 = 1e-3 */
+  double betas[2]; /* 0 = 0.9, 0.999 */
+  double eps;      /* 0 = 1e-8 */
+  double weight_decay; /* Adam: L2 added to the gradient; AdamW: decoupled (0 = 1e-2 for AdamW) */
+  bool amsgrad, maximize;
+} nb_adam_opts;
+
+typedef struct nb_rmsprop_opts {
+  double lr;    /* 0 = 1e-2 */
+  double alpha; /* 0 = 0.99 */
+  double eps;   /* 0 = 1e-8 */
+  double weight_decay, momentum;
+  bool centered, maximize;
+} nb_rmsprop_opts;
+
+typedef struct nb_adagrad_opts {
+  double lr; /* 0 = 1e-2 */
+  double lr_decay, weight_decay, initial_accumulator_value;
+  double eps; /* 0 = 1e-10 */
+  bool maximize;
+} nb_adagrad_opts;
+
+typedef struct nb_adadelta_opts {
+  double lr;  /* 0 = 1.0 */
+  double rho; /* 0 = 0.9 */
+  double eps; /* 0 = 1e-6 */
+  double weight_decay;
+  bool maximize;
+} nb_adadelta_opts;
+
+/* Adamax, NAdam and RAdam take nb_adam_opts (lr 0 = 2e-3 for Adamax and
+ * NAdam, 1e-3 for RAdam); NAdam's momentum_decay is 4e-3 as in PyTorch. */
+
+/* Each returns a new optimizer over params[0..n) (borrowed: they must outlive
+ * it and require grad), or NULL with NB_ERR_ARG naming a bad hyperparameter
+ * (negative lr, betas outside [0,1), eps <= 0, ...). */
+NB_API nb_optimizer *nb_sgd_new(nb_tensor *const *params, int n, const nb_sgd_opts *opts);
+NB_API nb_optimizer *nb_adam_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_adamw_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_adamax_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_nadam_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_radam_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
+NB_API nb_optimizer *nb_rmsprop_new(nb_tensor *const *params, int n, const nb_rmsprop_opts *opts);
+NB_API nb_optimizer *nb_adagrad_new(nb_tensor *const *params, int n, const nb_adagrad_opts *opts);
+NB_API nb_optimizer *nb_adadelta_new(nb_tensor *const *params, int n,
+                                     const nb_adadelta_opts *opts);
+/* Add a group; opts points to this optimizer's own opts type (NULL = the
+ * construction opts). Returns the group index or a negative nb_status. */
+NB_API int nb_optim_add_group(nb_optimizer *opt, nb_tensor *const *params, int n,
+                              const void *opts);
+/* One update of every parameter that has a gradient (others are skipped). */
+NB_API nb_status nb_optim_step(nb_optimizer *opt);
+/* Zero every parameter's gradient (set_to_none frees them, PyTorch's default). */
+NB_API nb_status nb_optim_zero_grad(nb_optimizer *opt, bool set_to_none);
+NB_API int nb_optim_group_count(const nb_optimizer *opt);
+/* Learning rate of a group; set for one group, or all with group = -1. */
+NB_API double nb_optim_get_lr(const nb_optimizer *opt, int group);
+NB_API nb_status nb_optim_set_lr(nb_optimizer *opt, int group, double lr);
+/* The optimizer's name ("sgd", "adam", ...). */
+NB_API const char *nb_optim_name(const nb_optimizer *opt);
+/* State for checkpoints, as named tensors: "<param index>.<buffer>" (e.g.
+ * "3.exp_avg", "3.step") plus "group.<g>.lr". count/at enumerate (borrowed
+ * tensors); load copies a tensor into the state entry of that name (creating
+ * it if the optimizer has not stepped yet), NB_ERR_ARG for an unknown name or
+ * NB_ERR_SHAPE for a mismatch. */
+NB_API int nb_optim_state_count(const nb_optimizer *opt);
+NB_API nb_status nb_optim_state_at(const nb_optimizer *opt, int i, const char **name,
+                                   nb_tensor **value);
+NB_API nb_status nb_optim_state_load(nb_optimizer *opt, const char *name, nb_tensor *value);
+NB_API void nb_optim_free(nb_optimizer *opt);
+
+/* ---- learning-rate schedulers (PyTorch semantics; step once per epoch, or
+ * per batch for OneCycleLR) ------------------------------------------------- */
+
+typedef struct nb_scheduler nb_scheduler;
+typedef double (*nb_lr_lambda)(int epoch, void *user);
+
+NB_API nb_scheduler *nb_step_lr_new(nb_optimizer *opt, int step_size, double gamma);
+NB_API nb_scheduler *nb_multistep_lr_new(nb_optimizer *opt, const int *milestones, int n,
+                                         double gamma);
+NB_API nb_scheduler *nb_exponential_lr_new(nb_optimizer *opt, double gamma);
+NB_API nb_scheduler *nb_cosine_annealing_lr_new(nb_optimizer *opt, int t_max, double eta_min);
+NB_API nb_scheduler *nb_cosine_warm_restarts_new(nb_optimizer *opt, int t_0, int t_mult,
+                                                 double eta_min);
+NB_API nb_scheduler *nb_linear_lr_new(nb_optimizer *opt, double start_factor,
+                                      double end_factor, int total_iters);
+/* OneCycleLR (cos annealing, three_phase false): pct_start 0 = 0.3,
+ * div_factor 0 = 25, final_div_factor 0 = 1e4. */
+NB_API nb_scheduler *nb_one_cycle_lr_new(nb_optimizer *opt, double max_lr, int total_steps,
+                                         double pct_start, double div_factor,
+                                         double final_div_factor);
+/* LambdaLR: lr = initial_lr * fn(epoch). */
+NB_API nb_scheduler *nb_lambda_lr_new(nb_optimizer *opt, nb_lr_lambda fn, void *user);
+/* ReduceLROnPlateau (mode min/max, factor, patience, threshold rel, cooldown,
+ * min_lr); advanced with nb_scheduler_step_metric. */
+typedef struct nb_plateau_opts {
+  bool mode_max;
+  double factor;    /* 0 = 0.1 */
+  int patience;     /* 0 = 10; use -1 for 0 */
+  double threshold; /* 0 = 1e-4 */
+  int cooldown;
+  double min_lr;
+} nb_plateau_opts;
+NB_API nb_scheduler *nb_reduce_on_plateau_new(nb_optimizer *opt, const nb_plateau_opts *opts);
+/* SequentialLR: run schedulers[i] until milestones[i], then the next (takes
+ * ownership of the schedulers). */
+NB_API nb_scheduler *nb_sequential_lr_new(nb_optimizer *opt, nb_scheduler **schedulers, int n,
+                                          const int *milestones);
+NB_API nb_status nb_scheduler_step(nb_scheduler *s);
+NB_API nb_status nb_scheduler_step_metric(nb_scheduler *s, double metric);
+NB_API double nb_scheduler_get_last_lr(const nb_scheduler *s, int group);
+/* Epoch counter and internal state as doubles, for checkpoints. */
+NB_API int nb_scheduler_state(const nb_scheduler *s, double *out, int cap);
+NB_API nb_status nb_scheduler_load_state(nb_scheduler *s, const double *state, int n);
+NB_API void nb_scheduler_free(nb_scheduler *s);
+
+/* ---- gradient clipping ------------------------------------------------------ */
+
+/* Scale all gradients so their joint p-norm (p = 2, 1, INFINITY, ...) is at
+ * most max_norm; returns the total norm before clipping (NAN + error on bad
+ * input). Parameters without a gradient are skipped. */
+NB_API double nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double p);
+/* Clamp every gradient element to [-clip, clip]. */
+NB_API nb_status nb_clip_grad_value(nb_tensor *const *params, int n, double clip);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NABLA_OPTIM_H */
