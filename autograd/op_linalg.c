@@ -3,7 +3,8 @@
  * Owns, side by side per op: forward (the BLIS-backed nbk_* kernel), backward
  * (matmuls of the gradient with transposed views: no copies), gradcheck
  * sample and public wrapper. linear is its own row so the bias is added by
- * the GEMM itself and its gradient is one reduction.
+ * the GEMM itself and its gradient is one reduction. dot and outer are
+ * composites (matmul of vectors; a broadcast product).
  */
 #include "autograd/op_common.h"
 
@@ -30,8 +31,16 @@ static nb_status matmul_backward(nb_ctx *ctx, nb_tensor *g, nb_tensor **gi) {
   nb_tensor *g2 = g;
   if (nda == 1) g2 = nb_unsqueeze(g2, -2);
   if (ndb == 1) g2 = nb_unsqueeze(g2, -1);
-  if (need_a) gi[0] = nb_matmul(g2, nb_transpose(b2, -1, -2));
-  if (need_b) gi[1] = nb_matmul(nb_transpose(a2, -1, -2), g2);
+  /* Drop the dims a 1-D operand gained ([..., 1, k] / [..., k, 1]); the engine
+   * then sums the batch dims away. */
+  if (need_a) {
+    gi[0] = nb_matmul(g2, nb_transpose(b2, -1, -2));
+    if (nda == 1) gi[0] = nb_squeeze(gi[0], -2);
+  }
+  if (need_b) {
+    gi[1] = nb_matmul(nb_transpose(a2, -1, -2), g2);
+    if (ndb == 1) gi[1] = nb_squeeze(gi[1], -1);
+  }
   return NB_OK;
 }
 NB_DEFINE_OP(matmul, 2, 0);
@@ -63,7 +72,7 @@ static nb_status linear_backward(nb_ctx *ctx, nb_tensor *g, nb_tensor **gi) {
   nb_tensor *w = need_x ? nb_ctx_saved(ctx, 0) : NULL;
   nb_tensor *x = need_w ? nb_ctx_saved(ctx, need_x ? 1 : 0) : NULL;
   if (need_x) gi[0] = nb_matmul(g, w); /* [..., out] @ [out, in] */
-  if (need_w) {                         /* g^T x over all leading dims */
+  if (need_w) {                        /* g^T x over all leading dims */
     int64_t out = g->shape[g->ndim - 1], in = x->shape[x->ndim - 1];
     nb_tensor *g2 = nb_reshape(g, 2, (int64_t[]){-1, out});
     nb_tensor *x2 = nb_reshape(x, 2, (int64_t[]){-1, in});
@@ -83,4 +92,28 @@ nb_status nb__sample_linear(nb_op_sample *s) {
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
   NB_CHECK_NULL("linear", x, w);
   return nb_apply(&nb__op_linear, b ? 3 : 2, (nb_tensor *[]){x, w, b}, NULL);
+}
+
+/* ---- composites: dot, outer ------------------------------------------------ */
+nb_tensor *nb_dot(nb_tensor *a, nb_tensor *b) {
+  NB_CHECK_NULL("dot", a, b);
+  if (a->ndim != 1 || b->ndim != 1 || a->shape[0] != b->shape[0])
+    return nb__fail_null(NB_ERR_SHAPE, "dot: %s . %s: expects two 1-D tensors of equal size",
+                         nb__shp(a), nb__shp(b));
+  if (a->dtype != b->dtype)
+    return nb__fail_null(NB_ERR_DTYPE, "dot: expects equal dtypes, got %s and %s",
+                         nb_dtype_name(a->dtype), nb_dtype_name(b->dtype));
+  return nb_matmul(a, b);
+}
+
+nb_tensor *nb_outer(nb_tensor *a, nb_tensor *b) {
+  NB_CHECK_NULL("outer", a, b);
+  if (a->ndim != 1 || b->ndim != 1)
+    return nb__fail_null(NB_ERR_SHAPE, "outer: %s x %s: expects two 1-D tensors", nb__shp(a),
+                         nb__shp(b));
+  nb_tensor *a2 = nb_unsqueeze(a, 1), *b2 = nb_unsqueeze(b, 0);
+  nb_tensor *out = nb_mul(a2, b2);
+  nb_free(b2);
+  nb_free(a2);
+  return out;
 }
