@@ -8,32 +8,33 @@
 #include <string.h>
 
 /* One converting loop per (destination, source) dtype pair. */
-#define CONVERT_LOOP(NAME, DT, ST, EXPR)                                                \
-  static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                 \
-    (void)ctx;                                                                          \
-    char *d = p[0];                                                                     \
-    const char *src = p[1];                                                             \
-    if (s[0] == (int64_t)sizeof(DT) && s[1] == (int64_t)sizeof(ST)) {                  \
-      DT *dv = (DT *)d;                                                                 \
-      const ST *sv = (const ST *)src;                                                   \
-      for (int64_t i = 0; i < n; i++) {                                                 \
-        ST x = sv[i];                                                                   \
-        dv[i] = (EXPR);                                                                 \
-      }                                                                                 \
-    } else {                                                                            \
-      for (int64_t i = 0; i < n; i++, d += s[0], src += s[1]) {                         \
-        ST x = *(const ST *)src;                                                        \
-        *(DT *)d = (EXPR);                                                              \
-      }                                                                                 \
-    }                                                                                   \
+#define CONVERT_LOOP(NAME, DT, ST, EXPR)                                                           \
+  static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                             \
+    (void)ctx;                                                                                     \
+    char *d = p[0];                                                                                \
+    const char *src = p[1];                                                                        \
+    if (s[0] == (int64_t)sizeof(DT) && s[1] == (int64_t)sizeof(ST)) {                              \
+      DT *dv = (DT *)d;                                                                            \
+      const ST *sv = (const ST *)src;                                                              \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        ST x = sv[i];                                                                              \
+        dv[i] = (EXPR);                                                                            \
+      }                                                                                            \
+    } else {                                                                                       \
+      for (int64_t i = 0; i < n; i++, d += s[0], src += s[1]) {                                    \
+        ST x = *(const ST *)src;                                                                   \
+        *(DT *)d = (EXPR);                                                                         \
+      }                                                                                            \
+    }                                                                                              \
   }
 
 /* float -> int64 truncates toward zero like torch; out-of-range and NaN become
  * INT64_MIN there, here they saturate (no undefined behaviour). */
 static inline int64_t f2i(double x) {
-  return x != x ? 0 : x >= 9.2233720368547758e18 ? INT64_MAX
-                    : x <= -9.2233720368547758e18 ? INT64_MIN
-                                                   : (int64_t)x;
+  return x != x                        ? 0
+         : x >= 9.2233720368547758e18  ? INT64_MAX
+         : x <= -9.2233720368547758e18 ? INT64_MIN
+                                       : (int64_t)x;
 }
 
 CONVERT_LOOP(cv_f32_f32, float, float, x)
@@ -54,30 +55,42 @@ CONVERT_LOOP(cv_b_i64, uint8_t, int64_t, (uint8_t)(x != 0))
 CONVERT_LOOP(cv_b_b, uint8_t, uint8_t, (uint8_t)(x != 0))
 
 static const nb_iter_fn convert[NB_DTYPE_COUNT][NB_DTYPE_COUNT] = {
-    [NB_DTYPE_FLOAT32] = {[NB_DTYPE_FLOAT32] = cv_f32_f32, [NB_DTYPE_FLOAT64] = cv_f32_f64,
-                          [NB_DTYPE_INT64] = cv_f32_i64, [NB_DTYPE_BOOL] = cv_f32_b},
-    [NB_DTYPE_FLOAT64] = {[NB_DTYPE_FLOAT32] = cv_f64_f32, [NB_DTYPE_FLOAT64] = cv_f64_f64,
-                          [NB_DTYPE_INT64] = cv_f64_i64, [NB_DTYPE_BOOL] = cv_f64_b},
-    [NB_DTYPE_INT64] = {[NB_DTYPE_FLOAT32] = cv_i64_f32, [NB_DTYPE_FLOAT64] = cv_i64_f64,
-                        [NB_DTYPE_INT64] = cv_i64_i64, [NB_DTYPE_BOOL] = cv_i64_b},
-    [NB_DTYPE_BOOL] = {[NB_DTYPE_FLOAT32] = cv_b_f32, [NB_DTYPE_FLOAT64] = cv_b_f64,
-                       [NB_DTYPE_INT64] = cv_b_i64, [NB_DTYPE_BOOL] = cv_b_b},
+    [NB_DTYPE_FLOAT32] = {[NB_DTYPE_FLOAT32] = cv_f32_f32,
+                          [NB_DTYPE_FLOAT64] = cv_f32_f64,
+                          [NB_DTYPE_INT64] = cv_f32_i64,
+                          [NB_DTYPE_BOOL] = cv_f32_b},
+    [NB_DTYPE_FLOAT64] = {[NB_DTYPE_FLOAT32] = cv_f64_f32,
+                          [NB_DTYPE_FLOAT64] = cv_f64_f64,
+                          [NB_DTYPE_INT64] = cv_f64_i64,
+                          [NB_DTYPE_BOOL] = cv_f64_b},
+    [NB_DTYPE_INT64] = {[NB_DTYPE_FLOAT32] = cv_i64_f32,
+                        [NB_DTYPE_FLOAT64] = cv_i64_f64,
+                        [NB_DTYPE_INT64] = cv_i64_i64,
+                        [NB_DTYPE_BOOL] = cv_i64_b},
+    [NB_DTYPE_BOOL] = {[NB_DTYPE_FLOAT32] = cv_b_f32,
+                       [NB_DTYPE_FLOAT64] = cv_b_f64,
+                       [NB_DTYPE_INT64] = cv_b_i64,
+                       [NB_DTYPE_BOOL] = cv_b_b},
 };
 
 nb_status nb_copy_(nb_tensor *dst, nb_tensor *src) {
   NB_CHECK_NULL_STATUS("copy_", dst, src);
-  nb__bump_version(dst);
+  /* The version moves only when dst is written: a rejected copy_ must not
+   * make autograd's saved tensors look modified. */
   if (dst->numel == 0) {
     nb_iter it;
-    return nb__iter_init(&it, "copy_", 2, (nb_tensor *[]){dst, src});
+    nb_status st = nb__iter_init(&it, "copy_", 2, (nb_tensor *[]){dst, src});
+    if (st == NB_OK) nb__bump_version(dst);
+    return st;
   }
-  if (dst->dtype == src->dtype && dst->contiguous && src->contiguous &&
-      dst->numel == src->numel && dst->ndim >= src->ndim) {
+  if (dst->dtype == src->dtype && dst->contiguous && src->contiguous && dst->numel == src->numel &&
+      dst->ndim >= src->ndim) {
     bool same = true;
     for (int i = 0; i < src->ndim && same; i++)
       same = src->shape[i] == dst->shape[dst->ndim - src->ndim + i];
     if (same && dst->storage != src->storage) {
       memcpy(nb__ptr(dst, 0), nb__ptr(src, 0), (size_t)dst->numel * nb_dtype_size(dst->dtype));
+      nb__bump_version(dst);
       return NB_OK;
     }
   }
@@ -89,7 +102,10 @@ nb_status nb_copy_(nb_tensor *dst, nb_tensor *src) {
   }
   nb_iter it;
   nb_status st = nb__iter_init(&it, "copy_", 2, (nb_tensor *[]){dst, from});
-  if (st == NB_OK) nb__iter_run(&it, convert[dst->dtype][from->dtype], NULL, true);
+  if (st == NB_OK) {
+    nb__iter_run(&it, convert[dst->dtype][from->dtype], NULL, true);
+    nb__bump_version(dst);
+  }
   if (from != src) nb_free(from);
   return st;
 }

@@ -19,17 +19,17 @@ typedef struct {
   double value;
 } fill_ctx;
 
-#define FILL_LOOP(NAME, T, CONVERT)                                                      \
-  static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                 \
-    const fill_ctx *c = vctx;                                                            \
-    T v = CONVERT;                                                                       \
-    if (s[0] == (int64_t)sizeof(T)) {                                                    \
-      T *d = (T *)p[0];                                                                  \
-      for (int64_t i = 0; i < n; i++) d[i] = v;                                          \
-    } else {                                                                             \
-      char *d = p[0];                                                                    \
-      for (int64_t i = 0; i < n; i++, d += s[0]) *(T *)d = v;                            \
-    }                                                                                    \
+#define FILL_LOOP(NAME, T, CONVERT)                                                                \
+  static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                            \
+    const fill_ctx *c = vctx;                                                                      \
+    T v = CONVERT;                                                                                 \
+    if (s[0] == (int64_t)sizeof(T)) {                                                              \
+      T *d = (T *)p[0];                                                                            \
+      for (int64_t i = 0; i < n; i++) d[i] = v;                                                    \
+    } else {                                                                                       \
+      char *d = p[0];                                                                              \
+      for (int64_t i = 0; i < n; i++, d += s[0]) *(T *)d = v;                                      \
+    }                                                                                              \
   }
 FILL_LOOP(fill_f32, float, (float)c->value)
 FILL_LOOP(fill_f64, double, c->value)
@@ -103,8 +103,10 @@ nb_tensor *nb_arange(nb_dtype dtype, double start, double end, double step) {
     step = trunc(step);
   }
   if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(end))
-    return nb__fail_null(NB_ERR_ARG, "arange: start %g, end %g, step %g: need finite values "
-                                     "and a nonzero step", start, end, step);
+    return nb__fail_null(NB_ERR_ARG,
+                         "arange: start %g, end %g, step %g: need finite values "
+                         "and a nonzero step",
+                         start, end, step);
   if ((end - start) / step < 0)
     return nb__fail_null(NB_ERR_ARG, "arange: step %g goes away from end %g (start %g)", step, end,
                          start);
@@ -114,7 +116,8 @@ nb_tensor *nb_arange(nb_dtype dtype, double start, double end, double step) {
   nb_tensor *t = nb__new("arange", dtype, 1, &n);
   if (!t) return NULL;
   size_t es = nb_dtype_size(dtype);
-  for (int64_t i = 0; i < n; i++) nb__store(dtype, (char *)nb__ptr(t, 0) + es * (size_t)i, start + (double)i * step);
+  for (int64_t i = 0; i < n; i++)
+    nb__store(dtype, (char *)nb__ptr(t, 0) + es * (size_t)i, start + (double)i * step);
   return t;
 }
 
@@ -134,8 +137,8 @@ nb_tensor *nb_linspace(nb_dtype dtype, double start, double end, int64_t steps) 
    * so both endpoints are exact; a single step is start. */
   int64_t half = steps / 2;
   for (int64_t i = 0; i < steps; i++) {
-    double v = i < half || steps == 1 ? start + step * (double)i
-                                      : end - step * (double)(steps - 1 - i);
+    double v =
+        i < half || steps == 1 ? start + step * (double)i : end - step * (double)(steps - 1 - i);
     nb__store(dtype, (char *)nb__ptr(t, 0) + es * (size_t)i, v);
   }
   return t;

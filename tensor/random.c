@@ -186,8 +186,7 @@ nb_tensor *nb_randn(nb_dtype dtype, int ndim, const int64_t *shape, nb_generator
   return make_random("randn", dtype, ndim, shape, g, draw_normal, (double[]){0, 1});
 }
 
-nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
-                      nb_generator *g) {
+nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, nb_generator *g) {
   if (high <= low)
     return nb__fail_null(NB_ERR_ARG, "randint: high %lld must be > low %lld", (long long)high,
                          (long long)low);
@@ -201,10 +200,8 @@ nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
   return t;
 }
 
-nb_tensor *nb_bernoulli(nb_dtype dtype, int ndim, const int64_t *shape, double p,
-                        nb_generator *g) {
-  if (!(p >= 0 && p <= 1))
-    return nb__fail_null(NB_ERR_ARG, "bernoulli: p %g must be in [0, 1]", p);
+nb_tensor *nb_bernoulli(nb_dtype dtype, int ndim, const int64_t *shape, double p, nb_generator *g) {
+  if (!(p >= 0 && p <= 1)) return nb__fail_null(NB_ERR_ARG, "bernoulli: p %g must be in [0, 1]", p);
   return make_random("bernoulli", dtype, ndim, shape, g, draw_bernoulli, (double[]){p});
 }
 

@@ -7,6 +7,7 @@
  */
 #include "tensor/tensor_impl.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 typedef struct scope_stack {
@@ -18,7 +19,27 @@ typedef struct scope_stack {
 
 static _Thread_local scope_stack S;
 
+/* A thread's stack is freed when the thread exits (a pthread key destructor;
+ * TLS is still valid then). Tensors left in scopes it never closed are not
+ * released: that is the caller's leak, as with any unfreed tensor. */
+static pthread_key_t stack_key;
+static pthread_once_t stack_key_once = PTHREAD_ONCE_INIT;
+static bool stack_key_ok;
+
+static void free_stack(void *unused) {
+  (void)unused;
+  free(S.slots);
+  free(S.frames);
+  S = (scope_stack){0};
+}
+
+static void make_stack_key(void) { stack_key_ok = pthread_key_create(&stack_key, free_stack) == 0; }
+
 void nb_scope_begin(void) {
+  if (!S.frames) { /* this thread's first scope */
+    pthread_once(&stack_key_once, make_stack_key);
+    if (stack_key_ok) pthread_setspecific(stack_key, &S);
+  }
   if (S.depth == S.frame_capacity) {
     int cap = S.frame_capacity ? S.frame_capacity * 2 : 16;
     int64_t *frames = realloc(S.frames, sizeof *frames * (size_t)cap);
