@@ -325,9 +325,16 @@ NB_API nb_tensor *nbk_to(nb_tensor *x, nb_dtype dtype);
 NB_API nb_status nb_copy_(nb_tensor *dst, nb_tensor *src);
 
 /* ---- elementwise --------------------------------------------------------- */
-/* Binary ops broadcast as NumPy/PyTorch and promote dtypes
- * (bool < int64 < float32 < float64); div, pow of floats and all math
- * functions give float32 for integer inputs; comparisons give bool. */
+/* Binary ops broadcast as NumPy/PyTorch and promote dtypes as PyTorch does
+ * (bool < int64 < float32 < float64, where a tensor with dims outranks a 0-d
+ * tensor, which outranks a scalar: float32 [n] + float64 0-d is float32).
+ * Scalars act like Python numbers: an integral double keeps an int64 tensor
+ * int64 (x * 2.0), a non-integral one makes it float32. div and the math
+ * functions (exp, log, sin, sigmoid...) give float32 for integer inputs;
+ * relu, abs, sign, neg, floor, ceil, round and clamp keep int64; gelu, silu,
+ * softplus, leaky_relu and elu need floating inputs (NB_ERR_DTYPE);
+ * comparisons give bool; bool + bool is or, bool * bool is and, bool - x is
+ * NB_ERR_DTYPE. nbk_where accepts a condition of any dtype (nonzero = true). */
 
 NB_API nb_tensor *nbk_add(nb_tensor *a, nb_tensor *b);
 NB_API nb_tensor *nbk_sub(nb_tensor *a, nb_tensor *b);
@@ -430,7 +437,8 @@ NB_API nb_tensor *nbk_var(nb_tensor *x, const int *dims, int ndims, double corre
 NB_API nb_tensor *nbk_std(nb_tensor *x, const int *dims, int ndims, double correction,
                           bool keepdim);
 NB_API nb_tensor *nbk_logsumexp(nb_tensor *x, const int *dims, int ndims, bool keepdim);
-/* p-norm: p = 1, 2, INFINITY, -INFINITY, or any p > 0. */
+/* p-norm: p = 1, 2, INFINITY, -INFINITY, 0 (count of nonzeros), or any other
+ * p (sum |x|^p)^(1/p) as torch.linalg.vector_norm. */
 NB_API nb_tensor *nbk_norm(nb_tensor *x, double p, const int *dims, int ndims, bool keepdim);
 /* Max / min along one dim: values and int64 indices (first occurrence).
  * Either output pointer may be NULL if not wanted. */
@@ -480,7 +488,9 @@ NB_API nb_tensor *nbk_index_select(nb_tensor *x, int dim, nb_tensor *index);
 /* out[i][j] = x[index[i][j]][j] (dim 0) etc.; index int64, same ndim as x. */
 NB_API nb_tensor *nbk_gather(nb_tensor *x, int dim, nb_tensor *index);
 /* Copy of x with src written / added at index along dim (torch.scatter /
- * scatter_add, out of place). */
+ * scatter_add, out of place). With duplicate indices the last write along dim
+ * wins (scatter) and duplicates accumulate in index order (scatter_add), the
+ * same with any thread count. src must have x's dtype. */
 NB_API nb_tensor *nbk_scatter(nb_tensor *x, int dim, nb_tensor *index, nb_tensor *src);
 NB_API nb_tensor *nbk_scatter_add(nb_tensor *x, int dim, nb_tensor *index, nb_tensor *src);
 /* Copy of x with src's slices added at the 1-D int64 index along dim. */
