@@ -3,4 +3,7 @@
 #define NABLA_H
 #include "tensor/tensor.h"
 #include "autograd/autograd.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+#include "data/data.h"
 #endif

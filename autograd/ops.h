@@ -6,4 +6,6 @@
 #include "autograd/ops_shape.h"
 #include "autograd/ops_linalg.h"
 #include "autograd/ops_loss.h"
+#include "autograd/ops_conv.h"
+#include "autograd/ops_nn.h"
 #endif

@@ -9,11 +9,31 @@
  * nb_<name>_new with its opts); nb_optim_add_group adds another group with its
  * own full opts (NULL = the optimizer's construction opts), e.g. no weight
  * decay on biases.
+ *
+ * State (moments, step counts) is created at a parameter's first step; later
+ * steps allocate nothing. Each update is one pass over the parameter's data
+ * (OpenMP above 32768 elements; the same result with any thread count) in the
+ * parameter's dtype; a non-contiguous parameter is updated through a copy.
+ *
+ * Gradient accumulation: gradients add up over backward calls until zeroed,
+ * so a batch can be processed in k parts: zero once, backward each part's
+ * loss scaled by its share of the batch (1/k for means over equal parts),
+ * then step once. Clip, if wanted, between the last backward and the step.
+ *
+ *   nb_optim_zero_grad(opt, true);
+ *   for (int i = 0; i < k; i++) {
+ *     nb_scope_begin();
+ *     nb_backward(nb_mul_scalar(nb_cross_entropy(forward(xs[i]), ys[i], NULL), 1.0 / k));
+ *     nb_scope_end();
+ *   }
+ *   nb_optim_step(opt);
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
 
 #include "autograd/autograd.h"
+
+struct nb_module; /* nn/nn.h */
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,7 +112,13 @@ NB_API const char *nb_optim_name(const nb_optimizer *opt);
  * "3.exp_avg", "3.step") plus "group.<g>.lr". count/at enumerate (borrowed
  * tensors); load copies a tensor into the state entry of that name (creating
  * it if the optimizer has not stepped yet), NB_ERR_ARG for an unknown name or
- * NB_ERR_SHAPE for a mismatch. */
+ * NB_ERR_SHAPE for a mismatch. Entries are listed parameter by parameter, then
+ * the groups' lr. Buffers, as PyTorch names them: sgd momentum_buffer (when
+ * momentum > 0); adam, adamw step, exp_avg, exp_avg_sq, max_exp_avg_sq
+ * (amsgrad); adamax step, exp_avg, exp_inf; nadam step, mu_product (float32),
+ * exp_avg, exp_avg_sq; radam step, exp_avg, exp_avg_sq; rmsprop step,
+ * square_avg, momentum_buffer (momentum > 0), grad_avg (centered); adagrad
+ * step, sum; adadelta step, square_avg, acc_delta. Steps are float64. */
 NB_API int nb_optim_state_count(const nb_optimizer *opt);
 NB_API nb_status nb_optim_state_at(const nb_optimizer *opt, int i, const char **name,
                                    nb_tensor **value);
@@ -115,7 +141,10 @@ NB_API nb_scheduler *nb_cosine_warm_restarts_new(nb_optimizer *opt, int t_0, int
 NB_API nb_scheduler *nb_linear_lr_new(nb_optimizer *opt, double start_factor,
                                       double end_factor, int total_iters);
 /* OneCycleLR (cos annealing, three_phase false): pct_start 0 = 0.3,
- * div_factor 0 = 25, final_div_factor 0 = 1e4. */
+ * div_factor 0 = 25, final_div_factor 0 = 1e4. As PyTorch's default
+ * cycle_momentum, momentum goes 0.95 -> 0.85 -> 0.95 against the lr: SGD's
+ * and RMSprop's momentum (even if it was 0), beta1 of the Adam family;
+ * Adagrad and Adadelta have none. total_steps + 1 values, then NB_ERR_ARG. */
 NB_API nb_scheduler *nb_one_cycle_lr_new(nb_optimizer *opt, double max_lr, int total_steps,
                                          double pct_start, double div_factor,
                                          double final_div_factor);
@@ -133,13 +162,17 @@ typedef struct nb_plateau_opts {
 } nb_plateau_opts;
 NB_API nb_scheduler *nb_reduce_on_plateau_new(nb_optimizer *opt, const nb_plateau_opts *opts);
 /* SequentialLR: run schedulers[i] until milestones[i], then the next (takes
- * ownership of the schedulers). */
+ * ownership of the schedulers, also when it fails). Made after them, it
+ * resets the lr to its initial value as PyTorch does. */
 NB_API nb_scheduler *nb_sequential_lr_new(nb_optimizer *opt, nb_scheduler **schedulers, int n,
                                           const int *milestones);
 NB_API nb_status nb_scheduler_step(nb_scheduler *s);
 NB_API nb_status nb_scheduler_step_metric(nb_scheduler *s, double metric);
 NB_API double nb_scheduler_get_last_lr(const nb_scheduler *s, int group);
-/* Epoch counter and internal state as doubles, for checkpoints. */
+/* Epoch counter and internal state as doubles, for checkpoints: writes at
+ * most cap values and returns how many there are. load needs a state from
+ * a scheduler of the same kind over as many groups (NB_ERR_ARG otherwise);
+ * the groups' lrs travel with the optimizer's state. */
 NB_API int nb_scheduler_state(const nb_scheduler *s, double *out, int cap);
 NB_API nb_status nb_scheduler_load_state(nb_scheduler *s, const double *state, int n);
 NB_API void nb_scheduler_free(nb_scheduler *s);
@@ -152,6 +185,19 @@ NB_API void nb_scheduler_free(nb_scheduler *s);
 NB_API double nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double p);
 /* Clamp every gradient element to [-clip, clip]. */
 NB_API nb_status nb_clip_grad_value(nb_tensor *const *params, int n, double clip);
+
+/* ---- checkpoints (optim/checkpoint.c) ---------------------------------------- */
+
+/* Save the model's state, the optimizer's state, the scheduler's state (may be
+ * NULL), the epoch and the default generator's state in one safetensors file,
+ * atomically, so training resumes exactly. */
+NB_API nb_status nb_checkpoint_save(const char *path, struct nb_module *model,
+                                    nb_optimizer *opt, nb_scheduler *sched, int64_t epoch);
+/* Restore all of it (the objects must be built the same way as when saved);
+ * *epoch receives the saved epoch. Mismatches are reported all at once and
+ * nothing is changed unless every check passes. */
+NB_API nb_status nb_checkpoint_load(const char *path, struct nb_module *model,
+                                    nb_optimizer *opt, nb_scheduler *sched, int64_t *epoch);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,796 @@
+/* tensor/pool.c - 2-D pooling and resampling kernels (tensor/pool.h).
+ *
+ * Owns: max_pool2d and its backward, and the linear resamplers avg_pool2d,
+ * adaptive_avg_pool2d and interpolate (nearest, bilinear) with their
+ * backward (adjoint) kernels.
+ *
+ * Every linear resampler is separable: out[oh, ow] = sum_h sum_w A[oh, h]
+ * B[ow, w] x[h, w], where each row of A (and B) has its nonzero weights on one
+ * contiguous run of input indices. One axis_map per axis holds those runs
+ * (start, length, weights); each op only says how to build its maps. The
+ * adjoint is the same gather with the transposed maps (each input index's
+ * run of outputs), so backward writes every input-gradient element once, in
+ * parallel, without scatter conflicts. Max pooling has its own loop.
+ *
+ * Work is split by (n, c) plane with OpenMP above NB_PARALLEL_GRAIN; a plane
+ * is computed by one thread in a fixed order, so results do not depend on the
+ * thread count.
+ */
+#include "tensor/pool.h"
+#include "tensor/tensor_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the [..., H, W] plane layout of a tensor -------------------------------------- */
+
+typedef struct planes {
+  int nlead;        /* leading dims: 1 ([C, H, W]) or 2 ([N, C, H, W]) */
+  int64_t count;    /* number of planes */
+  int64_t inner;    /* size of the last leading dim */
+  int64_t s0, s1;   /* strides of the leading dims */
+  int64_t h, w;     /* plane size */
+  int64_t sh, sw;   /* plane strides */
+  const char *data; /* element [0, ..., 0] */
+  size_t elem;
+} planes;
+
+static planes planes_of(const nb_tensor *t) {
+  planes p = {.nlead = t->ndim - 2, .data = nb_data(t), .elem = nb_dtype_size(t->dtype)};
+  p.h = t->shape[t->ndim - 2];
+  p.w = t->shape[t->ndim - 1];
+  p.sh = t->strides[t->ndim - 2];
+  p.sw = t->strides[t->ndim - 1];
+  p.s0 = t->strides[0];
+  p.inner = t->shape[p.nlead - 1];
+  p.s1 = p.nlead == 2 ? t->strides[1] : 0;
+  p.count = p.nlead == 2 ? t->shape[0] * t->shape[1] : t->shape[0];
+  return p;
+}
+
+/* Pointer to element [0, 0] of plane i. */
+static const char *plane_ptr(const planes *p, int64_t i) {
+  int64_t off = p->nlead == 2 ? (i / p->inner) * p->s0 + (i % p->inner) * p->s1 : i * p->s0;
+  return p->data + off * (int64_t)p->elem;
+}
+
+/* A new contiguous tensor with x's leading dims and an oh x ow plane. */
+static nb_tensor *new_like_planes(const char *op, const nb_tensor *x, int64_t oh, int64_t ow) {
+  int64_t shape[4];
+  memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  shape[x->ndim - 2] = oh;
+  shape[x->ndim - 1] = ow;
+  return nb__new(op, x->dtype, x->ndim, shape);
+}
+
+/* x must be a floating [C, H, W] or [N, C, H, W] tensor with a non-empty plane. */
+static bool check_input(const char *op, const nb_tensor *x) {
+  if (!nb_dtype_is_floating(x->dtype)) {
+    nb__fail(NB_ERR_DTYPE, "%s: expects a float32 or float64 input, got %s", op,
+             nb_dtype_name(x->dtype));
+    return false;
+  }
+  if (x->ndim != 3 && x->ndim != 4) {
+    nb__fail(NB_ERR_SHAPE, "%s: expects a [N, C, H, W] or [C, H, W] input, got %s", op, nb__shp(x));
+    return false;
+  }
+  if (x->shape[x->ndim - 2] < 1 || x->shape[x->ndim - 1] < 1) {
+    nb__fail(NB_ERR_SHAPE, "%s: input %s has an empty plane", op, nb__shp(x));
+    return false;
+  }
+  if (x->shape[x->ndim - 2] > INT32_MAX || x->shape[x->ndim - 1] > INT32_MAX) {
+    nb__fail(NB_ERR_SHAPE, "%s: input %s: plane dims above 2^31 are not supported", op, nb__shp(x));
+    return false;
+  }
+  return true;
+}
+
+/* Threads for `work` multiply-adds spread over `count` planes. */
+static int threads_for_planes(int64_t work, int64_t count) {
+  int nt = nb__threads_for(work);
+  return count < nt ? (int)(count > 0 ? count : 1) : nt;
+}
+
+/* ---- pooling geometry ----------------------------------------------------------------- */
+
+/* One axis of a pooling window: kernel, stride, padding, dilation. */
+typedef struct pool_axis {
+  int64_t k, s, p, d;
+} pool_axis;
+
+/* PyTorch's pooling_output_shape: floor/ceil((in + 2p - d (k - 1) - 1) / s) + 1,
+ * minus a last window starting in the right padding. */
+static int64_t pool_out_size(int64_t in, const pool_axis *a, bool ceil_mode) {
+  int64_t num = in + 2 * a->p - a->d * (a->k - 1) - 1 + (ceil_mode ? a->s - 1 : 0);
+  int64_t q = num >= 0 ? num / a->s : -((-num + a->s - 1) / a->s);
+  int64_t out = q + 1;
+  if (ceil_mode && (out - 1) * a->s >= in + a->p) out--;
+  return out;
+}
+
+/* Validate opts into per-axis geometry (dilation forced to 1 unless allowed). */
+static bool pool_geometry(const char *op, const nb_pool2d_opts *o, bool dilation_ok,
+                          pool_axis ax[2]) {
+  if (!o) {
+    nb__fail(NB_ERR_ARG, "%s: options are required (kernel size)", op);
+    return false;
+  }
+  int64_t k1 = o->kernel[1] ? o->kernel[1] : o->kernel[0];
+  int64_t k[2] = {o->kernel[0], k1};
+  for (int i = 0; i < 2; i++) {
+    ax[i].k = k[i];
+    ax[i].s = o->stride[i] ? o->stride[i] : k[i];
+    ax[i].p = o->padding[i];
+    ax[i].d = dilation_ok && o->dilation[i] ? o->dilation[i] : 1;
+  }
+  if (ax[0].k <= 0 || ax[1].k <= 0 || ax[0].s <= 0 || ax[1].s <= 0 || ax[0].d <= 0 ||
+      ax[1].d <= 0) {
+    nb__fail(NB_ERR_ARG,
+             "%s: kernel %lldx%lld, stride %lldx%lld and dilation %lldx%lld must be positive", op,
+             (long long)ax[0].k, (long long)ax[1].k, (long long)o->stride[0],
+             (long long)o->stride[1], (long long)o->dilation[0], (long long)o->dilation[1]);
+    return false;
+  }
+  for (int i = 0; i < 2; i++) { /* keeps the window arithmetic far from overflow */
+    if (ax[i].k > INT32_MAX || ax[i].s > INT32_MAX || ax[i].d > INT32_MAX || ax[i].p > INT32_MAX) {
+      nb__fail(NB_ERR_ARG, "%s: kernel, stride, padding or dilation is too large", op);
+      return false;
+    }
+  }
+  if (!dilation_ok && (o->dilation[0] > 1 || o->dilation[1] > 1)) {
+    nb__fail(NB_ERR_ARG, "%s: dilation is not supported", op);
+    return false;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (ax[i].p < 0 || ax[i].p > ax[i].k / 2) {
+      nb__fail(NB_ERR_ARG,
+               "%s: padding %lldx%lld must be >= 0 and at most half the kernel %lldx%lld", op,
+               (long long)ax[0].p, (long long)ax[1].p, (long long)ax[0].k, (long long)ax[1].k);
+      return false;
+    }
+  }
+  if (o->divisor_override < 0) {
+    nb__fail(NB_ERR_ARG, "%s: divisor_override %lld must be positive", op,
+             (long long)o->divisor_override);
+    return false;
+  }
+  return true;
+}
+
+/* Output size of a pooling of an h x w plane; false + error if too small. */
+static bool pool_out_hw(const char *op, int64_t h, int64_t w, const pool_axis ax[2], bool ceil_mode,
+                        int64_t out[2]) {
+  out[0] = pool_out_size(h, &ax[0], ceil_mode);
+  out[1] = pool_out_size(w, &ax[1], ceil_mode);
+  if (out[0] < 1 || out[1] < 1) {
+    nb__fail(NB_ERR_SHAPE,
+             "%s: a %lldx%lld plane with kernel %lldx%lld, padding %lldx%lld, dilation "
+             "%lldx%lld gives an output of %lldx%lld (too small)",
+             op, (long long)h, (long long)w, (long long)ax[0].k, (long long)ax[1].k,
+             (long long)ax[0].p, (long long)ax[1].p, (long long)ax[0].d, (long long)ax[1].d,
+             (long long)out[0], (long long)out[1]);
+    return false;
+  }
+  return true;
+}
+
+/* Taps i in [lo, hi) of window o whose input index o s - p + i d lies in [0, in). */
+static void valid_taps(int64_t o, int64_t in, const pool_axis *a, int64_t *lo, int64_t *hi) {
+  int64_t start = o * a->s - a->p;
+  *lo = start < 0 ? (-start + a->d - 1) / a->d : 0;
+  int64_t n = in - start > 0 ? (in - start + a->d - 1) / a->d : 0;
+  *hi = n < a->k ? n : a->k;
+}
+
+/* ---- separable linear maps ----------------------------------------------------------- */
+
+typedef enum map_kind { MAP_AVG, MAP_ADAPTIVE, MAP_NEAREST, MAP_BILINEAR } map_kind;
+
+/* How to build one axis's map. */
+typedef struct axis_spec {
+  map_kind kind;
+  int64_t in, out;
+  pool_axis pool;   /* MAP_AVG */
+  bool exclude_pad; /* MAP_AVG */
+  double fixed;     /* MAP_AVG: > 0 replaces every weight (divisor_override) */
+  double sf;        /* MAP_NEAREST / MAP_BILINEAR: scale factor given, or 0 */
+  bool align;       /* MAP_BILINEAR: align_corners */
+} axis_spec;
+
+/* Output o's taps: writes the first input index, returns the count, and
+ * writes the weights into w when w is not NULL (at most 2 for the resamplers,
+ * the window size for the pools). */
+static int64_t spec_taps(const axis_spec *s, int64_t o, int64_t *start, double *w) {
+  switch (s->kind) {
+  case MAP_AVG: {
+    const pool_axis *a = &s->pool;
+    int64_t hs = o * a->s - a->p, he = hs + a->k < s->in + a->p ? hs + a->k : s->in + a->p;
+    int64_t pool = he - hs;
+    hs = hs > 0 ? hs : 0;
+    he = he < s->in ? he : s->in;
+    int64_t n = he - hs;
+    double wt = s->fixed > 0 ? s->fixed : 1.0 / (double)(s->exclude_pad ? n : pool);
+    for (int64_t i = 0; w && i < n; i++) w[i] = wt;
+    *start = hs;
+    return n;
+  }
+  case MAP_ADAPTIVE: {
+    int64_t hs = o * s->in / s->out, he = ((o + 1) * s->in + s->out - 1) / s->out;
+    for (int64_t i = 0; w && i < he - hs; i++) w[i] = 1.0 / (double)(he - hs);
+    *start = hs;
+    return he - hs;
+  }
+  case MAP_NEAREST: {
+    /* PyTorch's NCHW kernel, float arithmetic included (its channels-last
+     * kernel, also taken for C = 1, special-cases out == in and out == 2 in,
+     * which differs for some scale factors). */
+    float scale = s->sf > 0 ? (float)(1.0 / s->sf) : (float)s->in / (float)s->out;
+    int64_t src = (int64_t)floorf((float)o * scale);
+    *start = src < s->in - 1 ? src : s->in - 1;
+    if (w) w[0] = 1.0;
+    return 1;
+  }
+  case MAP_BILINEAR: { /* PyTorch's compute_source_index_and_lambda */
+    if (s->out == s->in) {
+      *start = o;
+      if (w) w[0] = 1.0;
+      return 1;
+    }
+    double scale = s->align    ? (s->out > 1 ? (double)(s->in - 1) / (double)(s->out - 1) : 0.0)
+                   : s->sf > 0 ? 1.0 / s->sf
+                               : (double)s->in / (double)s->out;
+    double src = s->align ? scale * (double)o : scale * ((double)o + 0.5) - 0.5;
+    if (src < 0) src = 0;
+    int64_t i0 = (int64_t)src;
+    if (i0 > s->in - 1) i0 = s->in - 1;
+    double l1 = src - (double)i0;
+    l1 = l1 < 0 ? 0 : l1 > 1 ? 1 : l1;
+    *start = i0;
+    if (i0 < s->in - 1) {
+      if (w) w[0] = 1.0 - l1, w[1] = l1;
+      return 2;
+    }
+    if (w) w[0] = 1.0; /* both taps on the last index */
+    return 1;
+  }
+  }
+  return 0;
+}
+
+/* For each output index: its run of input indices [start, start + len) and the
+ * run's weights at w + woff. */
+typedef struct axis_map {
+  int64_t n;
+  int64_t *start, *len, *woff;
+  double *w;
+  int64_t taps; /* total run length */
+} axis_map;
+
+static void map_free(axis_map *m) {
+  free(m->start);
+  m->start = NULL;
+}
+
+/* One block holds the three index arrays and the weights. */
+static bool map_alloc(const char *op, axis_map *m, int64_t n, int64_t taps) {
+  m->n = n;
+  m->taps = taps;
+  size_t bytes = sizeof(int64_t) * 3 * (size_t)(n > 0 ? n : 1) + sizeof(double) * (size_t)taps;
+  m->start = malloc(bytes);
+  if (!m->start) {
+    nb__fail(NB_ERR_MEMORY, "%s: out of memory (%zu bytes of resampling weights)", op, bytes);
+    return false;
+  }
+  m->len = m->start + n;
+  m->woff = m->len + n;
+  m->w = (double *)(m->woff + n);
+  return true;
+}
+
+static bool map_build(const char *op, const axis_spec *s, axis_map *m) {
+  int64_t taps = 0, start;
+  for (int64_t o = 0; o < s->out; o++) taps += spec_taps(s, o, &start, NULL);
+  if (!map_alloc(op, m, s->out, taps)) return false;
+  for (int64_t o = 0, off = 0; o < s->out; o++) {
+    m->woff[o] = off;
+    m->len[o] = spec_taps(s, o, &m->start[o], m->w + off);
+    off += m->len[o];
+  }
+  return true;
+}
+
+/* The adjoint map: for input index i, the run of outputs whose taps include i
+ * (zero weights fill any gap in the run). */
+static bool map_transpose(const char *op, const axis_map *f, int64_t in, axis_map *t) {
+  int64_t *lo = malloc(sizeof(int64_t) * 2 * (size_t)(in > 0 ? in : 1));
+  if (!lo) {
+    nb__fail(NB_ERR_MEMORY, "%s: out of memory", op);
+    return false;
+  }
+  int64_t *hi = lo + in, taps = 0;
+  for (int64_t i = 0; i < in; i++) lo[i] = f->n, hi[i] = -1;
+  for (int64_t o = 0; o < f->n; o++) {
+    for (int64_t j = 0; j < f->len[o]; j++) {
+      int64_t i = f->start[o] + j;
+      if (o < lo[i]) lo[i] = o;
+      if (o > hi[i]) hi[i] = o;
+    }
+  }
+  for (int64_t i = 0; i < in; i++) taps += hi[i] >= lo[i] ? hi[i] - lo[i] + 1 : 0;
+  bool ok = map_alloc(op, t, in, taps);
+  if (ok) {
+    memset(t->w, 0, sizeof(double) * (size_t)taps);
+    for (int64_t i = 0, off = 0; i < in; i++) {
+      t->start[i] = hi[i] >= lo[i] ? lo[i] : 0;
+      t->len[i] = hi[i] >= lo[i] ? hi[i] - lo[i] + 1 : 0;
+      t->woff[i] = off;
+      off += t->len[i];
+    }
+    for (int64_t o = 0; o < f->n; o++)
+      for (int64_t j = 0; j < f->len[o]; j++) {
+        int64_t i = f->start[o] + j;
+        t->w[t->woff[i] + o - t->start[i]] += f->w[f->woff[o] + j];
+      }
+  }
+  free(lo);
+  return ok;
+}
+
+/* One plane in two passes, accumulating in double:
+ *   rows[h, ow] = sum_j mw.w[j] x[h, ws + j]       for the input rows in use,
+ *   out[oh, ow] = sum_i mh.w[i] rows[hs + i, ow]   (whole rows: vectorizes).
+ * rows holds in_h x mw.n doubles, acc mw.n doubles (per-thread scratch). */
+#define SEP_PLANE(T)                                                                               \
+  static void sep_plane_##T(const char *xp, int64_t sh, int64_t sw, T *out, const axis_map *mh,    \
+                            const axis_map *mw, const bool *used, int64_t in_h, double *rows,      \
+                            double *acc) {                                                         \
+    const T *x = (const T *)xp;                                                                    \
+    const int64_t wo = mw->n;                                                                      \
+    for (int64_t h = 0; h < in_h; h++) {                                                           \
+      if (!used[h]) continue;                                                                      \
+      const T *row = x + h * sh;                                                                   \
+      double *r = rows + h * wo;                                                                   \
+      for (int64_t ow = 0; ow < wo; ow++) {                                                        \
+        const double *ww = mw->w + mw->woff[ow];                                                   \
+        const T *xw = row + mw->start[ow] * sw;                                                    \
+        double v = 0;                                                                              \
+        if (sw == 1)                                                                               \
+          for (int64_t j = 0; j < mw->len[ow]; j++) v += ww[j] * (double)xw[j];                    \
+        else                                                                                       \
+          for (int64_t j = 0; j < mw->len[ow]; j++) v += ww[j] * (double)xw[j * sw];               \
+        r[ow] = v;                                                                                 \
+      }                                                                                            \
+    }                                                                                              \
+    for (int64_t oh = 0; oh < mh->n; oh++) {                                                       \
+      const double *wh = mh->w + mh->woff[oh];                                                     \
+      for (int64_t ow = 0; ow < wo; ow++) acc[ow] = 0;                                             \
+      for (int64_t i = 0; i < mh->len[oh]; i++) {                                                  \
+        const double *r = rows + (mh->start[oh] + i) * wo, a = wh[i];                              \
+        for (int64_t ow = 0; ow < wo; ow++) acc[ow] += a * r[ow];                                  \
+      }                                                                                            \
+      T *o = out + oh * wo;                                                                        \
+      for (int64_t ow = 0; ow < wo; ow++) o[ow] = (T)acc[ow];                                      \
+    }                                                                                              \
+  }
+SEP_PLANE(float)
+SEP_PLANE(double)
+
+/* Apply the maps to every plane of x into a new [..., mh.n, mw.n] tensor. */
+static nb_tensor *sep_apply(const char *op, nb_tensor *x, const axis_map *mh, const axis_map *mw) {
+  nb_tensor *out = new_like_planes(op, x, mh->n, mw->n);
+  if (!out) return NULL;
+  planes p = planes_of(x);
+  if (p.count == 0 || out->numel == 0) return out;
+  /* Input rows some output row reads; the rest are never combined. */
+  bool *used = calloc((size_t)p.h, sizeof(bool));
+  if (!used) {
+    nb_free(out);
+    return nb__fail_null(NB_ERR_MEMORY, "%s: out of memory", op);
+  }
+  int64_t nused = 0;
+  for (int64_t oh = 0; oh < mh->n; oh++)
+    for (int64_t i = 0; i < mh->len[oh]; i++) used[mh->start[oh] + i] = true;
+  for (int64_t h = 0; h < p.h; h++) nused += used[h];
+  int64_t plane_out = mh->n * mw->n;
+  int nt = threads_for_planes(p.count * (nused * mw->taps + mh->taps * mw->n + plane_out), p.count);
+  bool f32 = x->dtype == NB_DTYPE_FLOAT32, oom = false;
+  char *o = nb_data(out);
+  size_t scratch = sizeof(double) * (size_t)((p.h + 1) * mw->n);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    double *rows = malloc(scratch); /* once per thread */
+    if (!rows) {
+#pragma omp atomic write
+      oom = true;
+    }
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < p.count; i++) {
+      if (!rows) continue;
+      double *acc = rows + p.h * mw->n;
+      if (f32)
+        sep_plane_float(plane_ptr(&p, i), p.sh, p.sw, (float *)o + i * plane_out, mh, mw, used, p.h,
+                        rows, acc);
+      else
+        sep_plane_double(plane_ptr(&p, i), p.sh, p.sw, (double *)o + i * plane_out, mh, mw, used,
+                         p.h, rows, acc);
+    }
+    free(rows);
+  }
+  free(used);
+  if (oom) {
+    nb_free(out);
+    return nb__fail_null(NB_ERR_MEMORY, "%s: out of memory (%zu bytes of scratch)", op, scratch);
+  }
+  return out;
+}
+
+/* Run a separable op: forward (x's plane -> out_h x out_w), or its adjoint
+ * (grad's out_h x out_w plane -> in_h x in_w). sh / sw describe the axes with
+ * in = the forward input's size and out = the forward output's size. */
+static nb_tensor *sep_run(const char *op, nb_tensor *t, const axis_spec *sh, const axis_spec *sw,
+                          bool adjoint) {
+  axis_map f[2] = {{0}}, m[2] = {{0}};
+  nb_tensor *out = NULL;
+  if (map_build(op, sh, &f[0]) && map_build(op, sw, &f[1])) {
+    if (!adjoint) {
+      out = sep_apply(op, t, &f[0], &f[1]);
+    } else if (map_transpose(op, &f[0], sh->in, &m[0]) && map_transpose(op, &f[1], sw->in, &m[1])) {
+      out = sep_apply(op, t, &m[0], &m[1]);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    map_free(&f[i]);
+    map_free(&m[i]);
+  }
+  return out;
+}
+
+/* A backward kernel's gradient and the forward input's plane size it is given. */
+static bool check_backward(const char *op, const nb_tensor *g, int64_t in_h, int64_t in_w) {
+  if (!check_input(op, g)) return false;
+  if (in_h < 1 || in_w < 1 || in_h > INT32_MAX || in_w > INT32_MAX) {
+    nb__fail(NB_ERR_ARG, "%s: input size %lldx%lld must be positive (and below 2^31)", op,
+             (long long)in_h, (long long)in_w);
+    return false;
+  }
+  return true;
+}
+
+/* A backward kernel's gradient must be [..., out_h, out_w] for the forward's size. */
+static bool check_grad(const char *op, const nb_tensor *g, int64_t in_h, int64_t in_w,
+                       const int64_t out[2]) {
+  if (g->shape[g->ndim - 2] != out[0] || g->shape[g->ndim - 1] != out[1]) {
+    nb__fail(NB_ERR_SHAPE, "%s: gradient %s does not match the forward output %lldx%lld", op,
+             nb__shp(g), (long long)out[0], (long long)out[1]);
+    return false;
+  }
+  return true;
+}
+
+/* ---- avg_pool2d ---------------------------------------------------------------------------- */
+
+/* Axis specs of avg_pool2d for an in_h x in_w plane; false + error on bad opts. */
+static bool avg_specs(const char *op, const nb_pool2d_opts *o, int64_t in_h, int64_t in_w,
+                      axis_spec s[2]) {
+  pool_axis ax[2];
+  int64_t out[2];
+  if (!pool_geometry(op, o, false, ax) || !pool_out_hw(op, in_h, in_w, ax, o->ceil_mode, out))
+    return false;
+  double div = (double)o->divisor_override;
+  for (int i = 0; i < 2; i++)
+    s[i] = (axis_spec){.kind = MAP_AVG,
+                       .in = i ? in_w : in_h,
+                       .out = out[i],
+                       .pool = ax[i],
+                       .exclude_pad = o->exclude_pad,
+                       .fixed = div > 0 ? (i ? 1.0 / div : 1.0) : 0};
+  return true;
+}
+
+nb_tensor *nbk_avg_pool2d(nb_tensor *x, const nb_pool2d_opts *opts) {
+  NB_CHECK_NULL("avg_pool2d", x);
+  axis_spec s[2];
+  if (!check_input("avg_pool2d", x) ||
+      !avg_specs("avg_pool2d", opts, x->shape[x->ndim - 2], x->shape[x->ndim - 1], s))
+    return NULL;
+  return sep_run("avg_pool2d", x, &s[0], &s[1], false);
+}
+
+nb_tensor *nbk_avg_pool2d_backward(nb_tensor *grad, int64_t in_h, int64_t in_w,
+                                   const nb_pool2d_opts *opts) {
+  const char *op = "avg_pool2d_backward";
+  NB_CHECK_NULL(op, grad);
+  axis_spec s[2];
+  if (!check_backward(op, grad, in_h, in_w) || !avg_specs(op, opts, in_h, in_w, s) ||
+      !check_grad(op, grad, in_h, in_w, (int64_t[]){s[0].out, s[1].out}))
+    return NULL;
+  return sep_run(op, grad, &s[0], &s[1], true);
+}
+
+/* ---- adaptive_avg_pool2d ------------------------------------------------------------------ */
+
+static void adaptive_specs(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                           axis_spec s[2]) {
+  s[0] = (axis_spec){.kind = MAP_ADAPTIVE, .in = in_h, .out = out_h};
+  s[1] = (axis_spec){.kind = MAP_ADAPTIVE, .in = in_w, .out = out_w};
+}
+
+nb_tensor *nbk_adaptive_avg_pool2d(nb_tensor *x, int64_t out_h, int64_t out_w) {
+  const char *op = "adaptive_avg_pool2d";
+  NB_CHECK_NULL(op, x);
+  if (!check_input(op, x)) return NULL;
+  int64_t in_h = x->shape[x->ndim - 2], in_w = x->shape[x->ndim - 1];
+  if (out_h == -1) out_h = in_h;
+  if (out_w == -1) out_w = in_w;
+  if (out_h < 0 || out_w < 0 || out_h > INT32_MAX || out_w > INT32_MAX)
+    return nb__fail_null(NB_ERR_ARG, "%s: output size %lldx%lld must be >= 0 (or -1 to keep)", op,
+                         (long long)out_h, (long long)out_w);
+  axis_spec s[2];
+  adaptive_specs(in_h, in_w, out_h, out_w, s);
+  return sep_run(op, x, &s[0], &s[1], false);
+}
+
+nb_tensor *nbk_adaptive_avg_pool2d_backward(nb_tensor *grad, int64_t in_h, int64_t in_w) {
+  const char *op = "adaptive_avg_pool2d_backward";
+  NB_CHECK_NULL(op, grad);
+  if (!check_backward(op, grad, in_h, in_w)) return NULL;
+  int64_t out[2] = {grad->shape[grad->ndim - 2], grad->shape[grad->ndim - 1]};
+  if (!check_grad(op, grad, in_h, in_w, out)) return NULL;
+  axis_spec s[2];
+  adaptive_specs(in_h, in_w, out[0], out[1], s);
+  return sep_run(op, grad, &s[0], &s[1], true);
+}
+
+/* ---- interpolate ---------------------------------------------------------------------------- */
+
+static bool interp_specs(const char *op, const nb_tensor *t, const nb_interp_opts *o, int64_t in_h,
+                         int64_t in_w, axis_spec s[2]) {
+  if (t->ndim != 4) { /* PyTorch reads a 3-D input as [N, C, L] (1-D resampling) */
+    nb__fail(NB_ERR_SHAPE, "%s: expects a 4-D [N, C, H, W] tensor, got %s", op, nb__shp(t));
+    return false;
+  }
+  if (!o) {
+    nb__fail(NB_ERR_ARG, "%s: options are required (size or scale_factor)", op);
+    return false;
+  }
+  if ((unsigned)o->mode >= NB_INTERP_COUNT) {
+    nb__fail(NB_ERR_ARG, "%s: bad mode %d", op, (int)o->mode);
+    return false;
+  }
+  if (o->align_corners && o->mode == NB_INTERP_NEAREST) {
+    nb__fail(NB_ERR_ARG, "%s: align_corners is only valid with bilinear mode", op);
+    return false;
+  }
+  bool by_size = o->size[0] != 0 || o->size[1] != 0;
+  double sf[2] = {o->scale_factor[0], o->scale_factor[1] ? o->scale_factor[1] : o->scale_factor[0]};
+  int64_t out[2];
+  if (by_size) {
+    if (sf[0] != 0) {
+      nb__fail(NB_ERR_ARG, "%s: give either size or scale_factor, not both", op);
+      return false;
+    }
+    out[0] = o->size[0];
+    out[1] = o->size[1];
+  } else {
+    for (int i = 0; i < 2; i++) {
+      if (!(sf[i] > 0) || !isfinite(sf[i])) {
+        nb__fail(NB_ERR_ARG, "%s: scale_factor %gx%g must be positive (or give size)", op, sf[0],
+                 sf[1]);
+        return false;
+      }
+      double v = floor((double)(i ? in_w : in_h) * sf[i]);
+      out[i] = v < 9.0e18 ? (int64_t)v : -1;
+    }
+  }
+  if (out[0] < 1 || out[1] < 1) {
+    nb__fail(NB_ERR_ARG, "%s: input %lldx%lld and output %lldx%lld sizes must be positive", op,
+             (long long)in_h, (long long)in_w, (long long)out[0], (long long)out[1]);
+    return false;
+  }
+  map_kind kind = o->mode == NB_INTERP_NEAREST ? MAP_NEAREST : MAP_BILINEAR;
+  for (int i = 0; i < 2; i++)
+    s[i] = (axis_spec){.kind = kind,
+                       .in = i ? in_w : in_h,
+                       .out = out[i],
+                       .sf = by_size ? 0 : sf[i],
+                       .align = o->align_corners};
+  return true;
+}
+
+nb_tensor *nbk_interpolate(nb_tensor *x, const nb_interp_opts *opts) {
+  NB_CHECK_NULL("interpolate", x);
+  axis_spec s[2];
+  if (!check_input("interpolate", x) ||
+      !interp_specs("interpolate", x, opts, x->shape[x->ndim - 2], x->shape[x->ndim - 1], s))
+    return NULL;
+  return sep_run("interpolate", x, &s[0], &s[1], false);
+}
+
+nb_tensor *nbk_interpolate_backward(nb_tensor *grad, int64_t in_h, int64_t in_w,
+                                    const nb_interp_opts *opts) {
+  const char *op = "interpolate_backward";
+  NB_CHECK_NULL(op, grad);
+  axis_spec s[2];
+  if (!check_backward(op, grad, in_h, in_w)) return NULL;
+  if (!interp_specs(op, grad, opts, in_h, in_w, s) ||
+      !check_grad(op, grad, in_h, in_w, (int64_t[]){s[0].out, s[1].out}))
+    return NULL;
+  return sep_run(op, grad, &s[0], &s[1], true);
+}
+
+/* ---- max_pool2d -------------------------------------------------------------------------- */
+
+/* Per output index of one axis: the first input index a window covers and the
+ * number of its taps inside the input (taps are `d` apart). */
+typedef struct taps_table {
+  int64_t *first, *count;
+} taps_table;
+
+/* Build both axes' tables (one block; free tab[0].first). Every window must
+ * cover at least one input element. */
+static bool max_taps(const char *op, const nb_tensor *x, const pool_axis ax[2],
+                     const int64_t out[2], taps_table tab[2]) {
+  int64_t *block = malloc(sizeof(int64_t) * 2 * (size_t)(out[0] + out[1]));
+  if (!block) {
+    nb__fail(NB_ERR_MEMORY, "%s: out of memory", op);
+    return false;
+  }
+  for (int a = 0; a < 2; a++) {
+    int64_t in = x->shape[x->ndim - 2 + a];
+    tab[a].first = a ? block + 2 * out[0] : block;
+    tab[a].count = tab[a].first + out[a];
+    for (int64_t o = 0; o < out[a]; o++) {
+      int64_t lo, hi;
+      valid_taps(o, in, &ax[a], &lo, &hi);
+      if (lo >= hi) {
+        nb__fail(NB_ERR_ARG,
+                 "%s: input %s with kernel %lldx%lld, padding %lldx%lld, dilation %lldx%lld: "
+                 "output window %lld along dim %d covers no input element",
+                 op, nb__shp(x), (long long)ax[0].k, (long long)ax[1].k, (long long)ax[0].p,
+                 (long long)ax[1].p, (long long)ax[0].d, (long long)ax[1].d, (long long)o,
+                 x->ndim - 2 + a);
+        free(block);
+        return false;
+      }
+      tab[a].first[o] = o * ax[a].s - ax[a].p + lo * ax[a].d;
+      tab[a].count[o] = hi - lo;
+    }
+  }
+  return true;
+}
+
+/* One plane: the max of each window and its flat position, as PyTorch's
+ * max_pool2d_with_indices (NaN wins, ties keep the first, a window of -inf
+ * reports its first tap). */
+#define MAX_PLANE(T)                                                                               \
+  static void max_plane_##T(const planes *p, const char *xp, T *out, int64_t *idx,                 \
+                            const taps_table tab[2], const int64_t dil[2], const int64_t osz[2]) { \
+    const T *x = (const T *)xp;                                                                    \
+    const int64_t sh = p->sh, sw = p->sw, W = p->w, dh = dil[0], dw = dil[1];                      \
+    for (int64_t oh = 0; oh < osz[0]; oh++) {                                                      \
+      const int64_t h0 = tab[0].first[oh], nh = tab[0].count[oh];                                  \
+      for (int64_t ow = 0; ow < osz[1]; ow++) {                                                    \
+        const int64_t w0 = tab[1].first[ow], nw = tab[1].count[ow];                                \
+        T best = (T)-INFINITY;                                                                     \
+        int64_t bi = h0 * W + w0;                                                                  \
+        for (int64_t i = 0; i < nh; i++) {                                                         \
+          const int64_t h = h0 + i * dh;                                                           \
+          const T *row = x + h * sh;                                                               \
+          for (int64_t j = 0; j < nw; j++) {                                                       \
+            const int64_t w = w0 + j * dw;                                                         \
+            const T v = row[w * sw];                                                               \
+            const bool take = v > best || v != v; /* branch-free: maxima are unpredictable */      \
+            best = take ? v : best;                                                                \
+            bi = take ? h * W + w : bi;                                                            \
+          }                                                                                        \
+        }                                                                                          \
+        out[oh * osz[1] + ow] = best;                                                              \
+        idx[oh * osz[1] + ow] = bi;                                                                \
+      }                                                                                            \
+    }                                                                                              \
+  }
+MAX_PLANE(float)
+MAX_PLANE(double)
+
+nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **indices) {
+  const char *op = "max_pool2d";
+  if (indices) *indices = NULL;
+  NB_CHECK_NULL(op, x);
+  pool_axis ax[2];
+  int64_t osz[2];
+  taps_table tab[2];
+  if (!check_input(op, x) || !pool_geometry(op, opts, true, ax) ||
+      !pool_out_hw(op, x->shape[x->ndim - 2], x->shape[x->ndim - 1], ax, opts->ceil_mode, osz) ||
+      !max_taps(op, x, ax, osz, tab))
+    return NULL;
+  nb_tensor *out = new_like_planes(op, x, osz[0], osz[1]);
+  nb_tensor *idx = out ? nb__new(op, NB_DTYPE_INT64, out->ndim, out->shape) : NULL;
+  if (!idx) {
+    free(tab[0].first);
+    nb_free(out);
+    return NULL;
+  }
+  planes p = planes_of(x);
+  int64_t plane_out = osz[0] * osz[1], dil[2] = {ax[0].d, ax[1].d};
+  int nt = threads_for_planes(p.count * plane_out * ax[0].k * ax[1].k, p.count);
+  bool f32 = x->dtype == NB_DTYPE_FLOAT32;
+  char *o = nb_data(out);
+  int64_t *ix = nb_data(idx);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t i = 0; i < p.count; i++) {
+    if (f32)
+      max_plane_float(&p, plane_ptr(&p, i), (float *)o + i * plane_out, ix + i * plane_out, tab,
+                      dil, osz);
+    else
+      max_plane_double(&p, plane_ptr(&p, i), (double *)o + i * plane_out, ix + i * plane_out, tab,
+                       dil, osz);
+  }
+  free(tab[0].first);
+  if (indices)
+    *indices = idx;
+  else
+    nb_free(idx);
+  return out;
+}
+
+/* gx[idx[k]] += g[k] over one plane (gx zeroed first). */
+#define MAX_BACK_PLANE(T)                                                                          \
+  static void max_back_plane_##T(const planes *g, const char *gp, const int64_t *idx, T *gx,       \
+                                 int64_t plane_in) {                                               \
+    const T *gv = (const T *)gp;                                                                   \
+    memset(gx, 0, sizeof(T) * (size_t)plane_in);                                                   \
+    for (int64_t oh = 0; oh < g->h; oh++)                                                          \
+      for (int64_t ow = 0; ow < g->w; ow++)                                                        \
+        gx[idx[oh * g->w + ow]] += gv[oh * g->sh + ow * g->sw];                                    \
+  }
+MAX_BACK_PLANE(float)
+MAX_BACK_PLANE(double)
+
+nb_tensor *nbk_max_pool2d_backward(nb_tensor *grad, nb_tensor *indices, int64_t in_h,
+                                   int64_t in_w) {
+  const char *op = "max_pool2d_backward";
+  NB_CHECK_NULL(op, grad, indices);
+  if (!check_backward(op, grad, in_h, in_w)) return NULL;
+  if (indices->dtype != NB_DTYPE_INT64)
+    return nb__fail_null(NB_ERR_DTYPE, "%s: indices must be int64, got %s", op,
+                         nb_dtype_name(indices->dtype));
+  bool same = indices->ndim == grad->ndim;
+  for (int d = 0; same && d < grad->ndim; d++) same = indices->shape[d] == grad->shape[d];
+  if (!same)
+    return nb__fail_null(NB_ERR_SHAPE, "%s: indices %s and gradient %s must have the same shape",
+                         op, nb__shp(indices), nb__shp(grad));
+  nb_tensor *ic = nbk_contiguous(indices);
+  if (!ic) return NULL;
+  const int64_t *ix = nb_data(ic);
+  int64_t plane_in = in_h * in_w;
+  for (int64_t k = 0; k < ic->numel; k++) {
+    if (ix[k] < 0 || ix[k] >= plane_in) {
+      nb_free(ic);
+      return nb__fail_null(NB_ERR_INDEX,
+                           "%s: index %lld at %lld is out of range for a %lldx%lld plane", op,
+                           (long long)ix[k], (long long)k, (long long)in_h, (long long)in_w);
+    }
+  }
+  nb_tensor *gx = new_like_planes(op, grad, in_h, in_w);
+  if (!gx) {
+    nb_free(ic);
+    return NULL;
+  }
+  planes g = planes_of(grad);
+  int64_t plane_out = g.h * g.w;
+  int nt = threads_for_planes(g.count * (plane_out + plane_in), g.count);
+  bool f32 = grad->dtype == NB_DTYPE_FLOAT32;
+  char *o = nb_data(gx);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t i = 0; i < g.count; i++) {
+    if (f32)
+      max_back_plane_float(&g, plane_ptr(&g, i), ix + i * plane_out, (float *)o + i * plane_in,
+                           plane_in);
+    else
+      max_back_plane_double(&g, plane_ptr(&g, i), ix + i * plane_out, (double *)o + i * plane_in,
+                            plane_in);
+  }
+  nb_free(ic);
+  return gx;
+}

@@ -1,0 +1,270 @@
+/* tests/tensor/test_pool.c - pooling and resampling kernels (tensor/pool.h) vs PyTorch.
+ *
+ * Sweeps tests/fixtures/pool.txt (tools/fixtures/gen_pool.py): every kernel's
+ * output (and max_pool2d's indices) and its backward kernel's result for a
+ * random output gradient, float32 and float64, contiguous / transposed /
+ * step-sliced inputs, 3-D inputs; plus empty batches, thread determinism and
+ * error paths.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "support/nbtest.h"
+#include "tensor/pool.h"
+
+TestSuite(pool, .init = nbt_leak_setup, .fini = nbt_leak_teardown);
+
+enum { OP_MAX, OP_AVG, OP_ADAPTIVE, OP_INTERP };
+
+static void ints2(const nbt_case *c, const char *name, int64_t out[2]) {
+  cr_assert_eq(nbt_case_param_ints(c, name, out, 2), 2, "%s: param %s", nbt_case_name(c), name);
+}
+
+static nb_pool2d_opts pool_opts(const nbt_case *c, int op) {
+  nb_pool2d_opts o = {0};
+  ints2(c, "kernel", o.kernel);
+  ints2(c, "stride", o.stride);
+  ints2(c, "padding", o.padding);
+  o.ceil_mode = nbt_case_param(c, "ceil_mode") != 0;
+  if (op == OP_MAX) ints2(c, "dilation", o.dilation);
+  if (op == OP_AVG) {
+    o.exclude_pad = nbt_case_param(c, "exclude_pad") != 0;
+    o.divisor_override = (int64_t)nbt_case_param(c, "divisor");
+  }
+  return o;
+}
+
+static nb_interp_opts interp_opts(const nbt_case *c) {
+  nb_interp_opts o = {.mode = (nb_interp_mode)nbt_case_param(c, "mode")};
+  ints2(c, "size", o.size);
+  cr_assert_eq(nbt_case_param_doubles(c, "scale", o.scale_factor, 2), 2);
+  o.align_corners = nbt_case_param(c, "align_corners") != 0;
+  return o;
+}
+
+/* x as the case describes it: xs itself, its transpose, or xs[..., ::2]. */
+static nb_tensor *case_input(const nbt_case *c) {
+  nb_tensor *xs = nbt_case_tensor(c, "xs");
+  int layout = (int)nbt_case_param(c, "layout");
+  if (layout == 0) return xs;
+  int nd = nb_ndim(xs);
+  nb_tensor *x = layout == 1 ? nbk_transpose(xs, nd - 2, nd - 1)
+                             : nbk_slice(xs, nd - 1, 0, nb_size(xs, nd - 1), 2);
+  cr_assert(!nb_is_contiguous(x), "%s: the input should be a non-contiguous view",
+            nbt_case_name(c));
+  return x;
+}
+
+static void run_case(const nbt_case *c) {
+  nb_scope_begin();
+  int op = (int)nbt_case_param(c, "op");
+  nb_tensor *x = case_input(c);
+  bool f32 = nb_dtype_of(x) == NB_DTYPE_FLOAT32;
+  double rtol = f32 ? 1e-5 : 1e-12, atol = f32 ? 1e-6 : 1e-12;
+  int nd = nb_ndim(x);
+  int64_t h = nb_size(x, nd - 2), w = nb_size(x, nd - 1);
+  nb_tensor *gout = nbt_case_tensor(c, "gout");
+  nb_tensor *out = NULL, *gx = NULL;
+  if (op == OP_MAX) {
+    nb_pool2d_opts o = pool_opts(c, op);
+    nb_tensor *idx = NULL;
+    out = nbk_max_pool2d(x, &o, &idx);
+    cr_assert_not_null(out, "%s: %s", nbt_case_name(c), nb_errmsg());
+    nbt_case_check(c, "indices", idx, 0, 0);
+    gx = nbk_max_pool2d_backward(gout, idx, h, w);
+  } else if (op == OP_AVG) {
+    nb_pool2d_opts o = pool_opts(c, op);
+    out = nbk_avg_pool2d(x, &o);
+    gx = nbk_avg_pool2d_backward(gout, h, w, &o);
+  } else if (op == OP_ADAPTIVE) {
+    int64_t size[2];
+    ints2(c, "size", size);
+    out = nbk_adaptive_avg_pool2d(x, size[0], size[1]);
+    gx = nbk_adaptive_avg_pool2d_backward(gout, h, w);
+  } else {
+    nb_interp_opts o = interp_opts(c);
+    out = nbk_interpolate(x, &o);
+    gx = nbk_interpolate_backward(gout, h, w, &o);
+  }
+  cr_assert_not_null(out, "%s: %s", nbt_case_name(c), nb_errmsg());
+  cr_assert_not_null(gx, "%s: backward: %s", nbt_case_name(c), nb_errmsg());
+  cr_assert(nb_is_contiguous(out) && nb_is_contiguous(gx));
+  nbt_case_check(c, "out", out, rtol, atol);
+  nbt_case_check(c, "gx", gx, rtol, atol);
+  nb_scope_end();
+}
+
+Test(pool, fixtures_vs_pytorch) {
+  nbt_fixture *f = nbt_fixture_load("pool");
+  int n = nbt_fixture_num_cases(f);
+  cr_assert_gt(n, 80);
+  for (int i = 0; i < n; i++) run_case(nbt_fixture_case_index(f, i));
+  nbt_fixture_free(f);
+}
+
+/* Hand-checked values: 2x2 max / avg pools of a 4x4 ramp, bilinear upsampling
+ * of a 1x2 row with align_corners. */
+Test(pool, known_values) {
+  nb_scope_begin();
+  nb_tensor *x = nbk_reshape(nb_arange(NB_DTYPE_FLOAT32, 0, 16, 1), NB_SHAPE(1, 1, 4, 4));
+  nb_tensor *idx = NULL;
+  nb_tensor *m = nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}}, &idx);
+  nbt_assert_values(m, ((double[]){5, 7, 13, 15}), 4, 0, 0, "max");
+  nbt_assert_values(idx, ((double[]){5, 7, 13, 15}), 4, 0, 0, "indices");
+  nb_tensor *a = nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2}});
+  nbt_assert_values(a, ((double[]){2.5, 4.5, 10.5, 12.5}), 4, 1e-6, 0, "avg (square shorthand)");
+  nb_tensor *r = nb_from_data(NB_DTYPE_FLOAT64, (double[]){1, 3}, NB_SHAPE(1, 1, 1, 2));
+  nb_tensor *u = nbk_interpolate(
+      r, &(nb_interp_opts){.mode = NB_INTERP_BILINEAR, .size = {1, 5}, .align_corners = true});
+  nbt_assert_values(u, ((double[]){1, 1.5, 2, 2.5, 3}), 5, 1e-15, 0, "bilinear");
+  nb_tensor *g = nbk_adaptive_avg_pool2d(x, 1, 1);
+  nbt_assert_shape(g, NB_SHAPE(1, 1, 1, 1), "global");
+  nbt_assert_values(g, ((double[]){7.5}), 1, 1e-7, 0, "global mean");
+  nb_scope_end();
+}
+
+/* An empty batch gives an empty output of the right shape. */
+Test(pool, empty_batch) {
+  nb_scope_begin();
+  nb_tensor *x = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(0, 3, 5, 5));
+  nb_pool2d_opts o = {.kernel = {2, 2}};
+  nbt_assert_shape(nbk_max_pool2d(x, &o, NULL), NB_SHAPE(0, 3, 2, 2), "max");
+  nbt_assert_shape(nbk_avg_pool2d(x, &o), NB_SHAPE(0, 3, 2, 2), "avg");
+  nbt_assert_shape(nbk_adaptive_avg_pool2d(x, 3, 1), NB_SHAPE(0, 3, 3, 1), "adaptive");
+  nbt_assert_shape(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {2}}),
+                   NB_SHAPE(0, 3, 10, 10), "interpolate");
+  nb_tensor *g = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(0, 3, 2, 2));
+  nbt_assert_shape(nbk_avg_pool2d_backward(g, 5, 5, &o), NB_SHAPE(0, 3, 5, 5), "avg backward");
+  nb_scope_end();
+}
+
+/* Above the parallel grain, 1 and 2 threads give bitwise identical results. */
+static void same_bits(nb_tensor *a, nb_tensor *b, const char *what) {
+  cr_assert_not_null(a, "%s: %s", what, nb_errmsg());
+  cr_assert_not_null(b, "%s: %s", what, nb_errmsg());
+  cr_assert_eq(nb_numel(a), nb_numel(b));
+  size_t bytes = (size_t)nb_numel(a) * nb_dtype_size(nb_dtype_of(a));
+  cr_assert(memcmp(nb_data(a), nb_data(b), bytes) == 0, "%s differs between thread counts", what);
+}
+
+Test(pool, thread_determinism) {
+  nb_scope_begin();
+  nb_manual_seed(3);
+  nb_tensor *x = nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(4, 8, 40, 36), NULL);
+  nb_pool2d_opts po = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}};
+  nb_interp_opts bo = {.mode = NB_INTERP_BILINEAR, .size = {57, 61}};
+  nb_tensor *r[2][8];
+  for (int t = 0; t < 2; t++) {
+    nb_set_num_threads(t + 1);
+    nb_tensor *idx = NULL;
+    r[t][0] = nbk_max_pool2d(x, &po, &idx);
+    r[t][1] = idx;
+    r[t][2] = nbk_max_pool2d_backward(r[t][0], idx, 40, 36);
+    r[t][3] = nbk_avg_pool2d(x, &po);
+    r[t][4] = nbk_avg_pool2d_backward(r[t][3], 40, 36, &po);
+    r[t][5] = nbk_adaptive_avg_pool2d(x, 7, 5);
+    r[t][6] = nbk_interpolate(x, &bo);
+    r[t][7] = nbk_interpolate_backward(r[t][6], 40, 36, &bo);
+  }
+  nb_set_num_threads(2);
+  const char *names[] = {"max",      "indices",  "max backward", "avg",
+                         "avg back", "adaptive", "bilinear",     "bilinear back"};
+  for (int i = 0; i < 8; i++) same_bits(r[0][i], r[1][i], names[i]);
+  nb_scope_end();
+}
+
+/* Large windows and large outputs agree with a direct computation. */
+Test(pool, adaptive_matches_mean) {
+  nb_scope_begin();
+  nb_tensor *x = nb_randn(NB_DTYPE_FLOAT64, NB_SHAPE(2, 3, 9, 8), NULL);
+  nb_tensor *g = nbk_adaptive_avg_pool2d(x, 1, 1);
+  nb_tensor *m = nbk_mean(x, NB_DIMS(2, 3), true);
+  nbt_assert_close(g, m, 1e-13, 1e-13, "global adaptive pool = mean");
+  nb_scope_end();
+}
+
+/* ---- errors ----------------------------------------------------------------------------- */
+static void expect_err(nb_tensor *t, nb_status code, const char *op, const char *detail) {
+  cr_assert_null(t, "%s: expected an error", op);
+  cr_assert_eq(nb_last_status(), code, "%s: status %s (%s)", op, nb_status_str(nb_last_status()),
+               nb_errmsg());
+  cr_assert(strstr(nb_errmsg(), op), "message lacks %s: %s", op, nb_errmsg());
+  if (detail) cr_assert(strstr(nb_errmsg(), detail), "message lacks %s: %s", detail, nb_errmsg());
+}
+
+Test(pool, errors) {
+  nb_scope_begin();
+  nb_tensor *x = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 4, 4));
+  nb_tensor *xi = nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 4, 4));
+  nb_tensor *x2 = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4, 4));
+  nb_tensor *x3 = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 4, 4));
+  nb_tensor *xe = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 0, 4));
+  nb_pool2d_opts k2 = {.kernel = {2, 2}};
+  expect_err(nbk_max_pool2d(xi, &k2, NULL), NB_ERR_DTYPE, "max_pool2d", "int64");
+  expect_err(nbk_max_pool2d(x2, &k2, NULL), NB_ERR_SHAPE, "max_pool2d", "[4, 4]");
+  expect_err(nbk_avg_pool2d(xe, &k2), NB_ERR_SHAPE, "avg_pool2d", "[1, 2, 0, 4]");
+  expect_err(nbk_max_pool2d(x, NULL, NULL), NB_ERR_ARG, "max_pool2d", "kernel");
+  expect_err(nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {0, 2}}, NULL), NB_ERR_ARG, "max_pool2d",
+             "positive");
+  expect_err(nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .stride = {-1, 1}}, NULL),
+             NB_ERR_ARG, "max_pool2d", "stride");
+  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .padding = {2, 0}}), NB_ERR_ARG,
+             "avg_pool2d", "half the kernel");
+  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .dilation = {2, 2}}), NB_ERR_ARG,
+             "avg_pool2d", "dilation");
+  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {5, 5}}), NB_ERR_SHAPE, "avg_pool2d",
+             "too small");
+  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .divisor_override = -2}),
+             NB_ERR_ARG, "avg_pool2d", "divisor_override");
+  /* A dilated window entirely in the padding (PyTorch returns -inf there). */
+  nb_tensor *x22 = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 1, 2, 2));
+  expect_err(
+      nbk_max_pool2d(
+          x22, &(nb_pool2d_opts){.kernel = {2, 2}, .padding = {1, 1}, .dilation = {3, 3}}, NULL),
+      NB_ERR_ARG, "max_pool2d", "covers no input element");
+  expect_err(nbk_adaptive_avg_pool2d(x, -3, 2), NB_ERR_ARG, "adaptive_avg_pool2d", "-3");
+  nb_interp_opts near2 = {.scale_factor = {2, 2}};
+  expect_err(nbk_interpolate(x3, &near2), NB_ERR_SHAPE, "interpolate", "4-D");
+  expect_err(nbk_interpolate(x, NULL), NB_ERR_ARG, "interpolate", "size");
+  expect_err(
+      nbk_interpolate(
+          x, &(nb_interp_opts){.mode = NB_INTERP_NEAREST, .size = {3, 3}, .align_corners = true}),
+      NB_ERR_ARG, "interpolate", "align_corners");
+  expect_err(nbk_interpolate(x, &(nb_interp_opts){.size = {3, 3}, .scale_factor = {2, 2}}),
+             NB_ERR_ARG, "interpolate", "either");
+  expect_err(nbk_interpolate(x, &(nb_interp_opts){.mode = (nb_interp_mode)7, .size = {3, 3}}),
+             NB_ERR_ARG, "interpolate", "mode");
+  expect_err(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {-1, 2}}), NB_ERR_ARG,
+             "interpolate", "scale_factor");
+  expect_err(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {0.1, 1}}), NB_ERR_ARG,
+             "interpolate", "positive");
+  expect_err(nbk_interpolate(x, &(nb_interp_opts){.size = {3, 0}}), NB_ERR_ARG, "interpolate",
+             "3x0");
+  /* backward kernels: the gradient must match the forward output */
+  nb_tensor *g = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 3, 3));
+  expect_err(nbk_avg_pool2d_backward(g, 4, 4, &k2), NB_ERR_SHAPE, "avg_pool2d_backward",
+             "[1, 2, 3, 3]");
+  expect_err(nbk_avg_pool2d_backward(g, 0, 4, &k2), NB_ERR_ARG, "avg_pool2d_backward", "0x4");
+  expect_err(nbk_interpolate_backward(g, 4, (int64_t)1 << 40, &near2), NB_ERR_ARG,
+             "interpolate_backward", "2^31");
+  expect_err(nbk_adaptive_avg_pool2d_backward(g, 0, 4), NB_ERR_ARG, "adaptive_avg_pool2d_backward",
+             "0x4");
+  expect_err(nbk_interpolate_backward(g, 4, 4, &near2), NB_ERR_SHAPE, "interpolate_backward",
+             "8x8");
+  nb_tensor *gi = nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 3));
+  nb_tensor *bad = nb_full(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 3), 16);
+  expect_err(nbk_max_pool2d_backward(g, bad, 4, 4), NB_ERR_INDEX, "max_pool2d_backward", "16");
+  expect_err(nbk_max_pool2d_backward(g, g, 4, 4), NB_ERR_DTYPE, "max_pool2d_backward", "float32");
+  expect_err(nbk_max_pool2d_backward(g, nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 2)), 4, 4),
+             NB_ERR_SHAPE, "max_pool2d_backward", "[1, 2, 3, 2]");
+  expect_err(nbk_max_pool2d_backward(g, gi, 0, 4), NB_ERR_ARG, "max_pool2d_backward", "0x4");
+  /* NULL in -> NULL out, keeping the first error. */
+  nb_set_error(NB_ERR_IO, "earlier failure");
+  cr_assert_null(nbk_avg_pool2d(NULL, &k2));
+  cr_assert_null(nbk_max_pool2d_backward(g, NULL, 4, 4));
+  cr_assert(strstr(nb_errmsg(), "earlier failure"));
+  nb_tensor *idx = (nb_tensor *)1;
+  cr_assert_null(nbk_max_pool2d(NULL, &k2, &idx));
+  cr_assert_null(idx, "indices must be cleared on failure");
+  nb_scope_end();
+}
