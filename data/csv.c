@@ -551,6 +551,7 @@ static bool check_opts(const char *path, const nb_csv_opts *in, nb_csv_opts *o) 
     *o = *in;
   else
     *o = (nb_csv_opts){.target_index = -1, .target_kind = NB_CSV_TARGET_CLASS};
+  if (!o->target_column && !o->use_target_index) o->target_index = -1; /* the last column */
   if (!o->delimiter) o->delimiter = ',';
   if (o->delimiter == '"' || o->delimiter == '\n' || o->delimiter == '\r') {
     nb_set_error(NB_ERR_ARG, OP ": %s: delimiter %d cannot be a quote or a line end", path,

@@ -95,8 +95,10 @@ typedef struct nb_csv_opts {
   const char *const *feature_columns;
   const int *feature_indices;
   int nfeatures;
-  /* Target column by name, else by index (-1 = the last column). */
+  /* Target column by name; else, with use_target_index, by 0-based index
+   * (negative counts from the end); else the last column. */
   const char *target_column;
+  bool use_target_index;
   int target_index;
   nb_csv_target target_kind;
   bool sorted_labels;  /* class order: sorted, else first seen */

@@ -80,7 +80,6 @@ typedef struct nb__group {
 
 typedef struct nb__param {
   nb_tensor *t;    /* borrowed */
-  nb_tensor *bump; /* an empty view of t's storage: filling it bumps t's version */
   int group;
   nb_tensor *slot[NB__MAX_SLOTS]; /* owned; NULL until needed */
   char names[NB__MAX_SLOTS][48];  /* "<index>.<slot name>" */

@@ -58,18 +58,8 @@ static bool grow(void **array, int *cap, int need, size_t elem) {
   return true;
 }
 
-/* An empty view sharing t's storage: nb_fill_ on it bumps the storage's
- * version without touching an element (the public way to mark t modified). */
-static nb_tensor *bump_view(nb_tensor *t) {
-  nb_tensor *u = nbk_unsqueeze(t, 0);
-  nb_tensor *v = nbk_narrow(u, 0, 0, 0);
-  nb_free(u);
-  return v ? nb_keep(v) : NULL;
-}
-
 static void free_param(nb__param *p) {
   for (int k = 0; k < NB__MAX_SLOTS; k++) nb_free(p->slot[k]);
-  nb_free(p->bump);
 }
 
 /* Check params[0..n) and append them as group g. */
@@ -100,8 +90,6 @@ static nb_status add_params(nb_optimizer *opt, nb_tensor *const *params, int n, 
     memset(p, 0, sizeof *p);
     p->t = params[i];
     p->group = g;
-    p->bump = bump_view(params[i]);
-    if (!p->bump) return nb_last_status();
     for (int k = 0; k < opt->algo->nslots; k++)
       snprintf(p->names[k], sizeof p->names[k], "%d.%s", opt->nparams, opt->algo->slots[k].name);
     opt->nparams++;
@@ -229,7 +217,10 @@ static nb_status step_param(nb_optimizer *opt, nb__param *p) {
     u.p = nb_data(pc);
     u.g = nb_data(gc);
     if (u.n > 0) opt->algo->update(&u);
-    st = dense ? nb_fill_(p->bump, 0.0) : nb_copy_(p->t, pc);
+    if (dense)
+      nb_bump_version(p->t);
+    else
+      st = nb_copy_(p->t, pc);
   }
   if (!dense) nb_free(pc);
   if (!dense_g) nb_free(gc);

@@ -93,3 +93,10 @@ nb_tensor *nb_keep(nb_tensor *t) {
   if (t && t->scope_slot >= 0) nb__scope_forget(t);
   return t;
 }
+
+nb_tensor *nb_scope_end_keep(nb_tensor *keep) {
+  if (keep && keep->scope_slot >= 0) nb__scope_forget(keep);
+  if (nb_scope_end() != NB_OK) return keep;
+  if (keep) nb__scope_adopt(keep);
+  return keep;
+}

@@ -416,6 +416,9 @@ nb_status nb_view_of(const nb_tensor *t, nb_view *view) {
 }
 
 void nb__bump_version(nb_tensor *t) { t->storage->version++; }
+void nb_bump_version(nb_tensor *t) {
+  if (t) t->storage->version++;
+}
 
 double nb_item(const nb_tensor *t) {
   if (!t) return nb__null_input("item"), NAN;

@@ -134,6 +134,9 @@ NB_API int64_t nb_offset(const nb_tensor *t);
 NB_API bool nb_is_contiguous(const nb_tensor *t);
 /* The storage's version counter: bumped by every in-place write. */
 NB_API uint64_t nb_version(const nb_tensor *t);
+/* Mark t's storage as modified in place (for users' own kernels that write
+ * through nb_data), so autograd detects stale saved tensors. */
+NB_API void nb_bump_version(nb_tensor *t);
 /* True when a and b share one storage (a is a view of b or vice versa). */
 NB_API bool nb_shares_storage(const nb_tensor *a, const nb_tensor *b);
 /* Pointer to element [0,...,0] (contiguous or not). NULL for a NULL tensor. */
@@ -165,6 +168,11 @@ NB_API nb_status nb_scope_end(void);
 /* Take t out of its scope so it outlives it; the caller then owns that
  * reference (nb_free it later). No-op for unscoped tensors. Returns t. */
 NB_API nb_tensor *nb_keep(nb_tensor *t);
+/* Close the innermost scope like nb_scope_end, but hand `keep` (which may be
+ * NULL) to the enclosing scope, or to the caller when no scope encloses it.
+ * The way a function computes in a private scope and returns its result:
+ *   nb_scope_begin(); ...; return nb_scope_end_keep(result); */
+NB_API nb_tensor *nb_scope_end_keep(nb_tensor *keep);
 /* Number of open scopes on this thread. */
 NB_API int nb_scope_depth(void);
 

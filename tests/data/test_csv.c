@@ -284,7 +284,7 @@ Test(csv, unknown_column_lists_the_names) {
                    OPTS(.feature_columns = cols, .nfeatures = 2, .target_column = "species"),
                    NB_ERR_ARG, "no feature column named 'alcohol'",
                    "'sepal_length', 'sepal_width', 'petal_length', 'petal_width', 'species'");
-  EXPECT_LOAD_FAIL(DATASETS "iris.csv", OPTS(.target_index = 5), NB_ERR_ARG,
+  EXPECT_LOAD_FAIL(DATASETS "iris.csv", OPTS(.use_target_index = true, .target_index = 5), NB_ERR_ARG,
                    "target column index 5 out of range for 5 columns");
   EXPECT_LOAD_FAIL(DATASETS "iris.csv",
                    OPTS(.feature_indices = (const int[]){-6}, .nfeatures = 1, .target_index = -1),
@@ -367,7 +367,7 @@ Test(csv, malformed_files) {
       FILES "unclosed.csv",
       OPTS(.feature_indices = (const int[]){0}, .nfeatures = 1, .target_kind = NB_CSV_TARGET_NONE),
       NB_ERR_FORMAT, "unclosed.csv:3:2: quoted field never closed");
-  EXPECT_LOAD_FAIL(FILES "afterquote.csv", OPTS(.target_index = 1), NB_ERR_FORMAT,
+  EXPECT_LOAD_FAIL(FILES "afterquote.csv", OPTS(.use_target_index = true, .target_index = 1), NB_ERR_FORMAT,
                    "afterquote.csv:2:2: unexpected character 'y' after a closing quote");
   EXPECT_LOAD_FAIL(FILES "header_only.csv", NULL, NB_ERR_FORMAT, "header_only.csv: no data rows");
   EXPECT_LOAD_FAIL(FILES "no_such_file.csv", NULL, NB_ERR_IO, "cannot open", "no_such_file.csv");
@@ -437,7 +437,7 @@ Test(csv, save_classes_atomically) {
   cr_assert_str_eq(slurp(path), "0,cat\n1,\"big, dog\"\n2,\"the \"\"fox\"\"\"\n");
   /* the saved mapping reads back as a CSV */
   nb_dataset *back = nb_csv_load(path, OPTS(.no_header = true, .feature_indices = (const int[]){0},
-                                            .nfeatures = 1, .target_index = 1));
+                                            .nfeatures = 1, .use_target_index = true, .target_index = 1));
   cr_assert(back, "%s", nb_errmsg());
   cr_assert_str_eq(nb_csv_class_name(back, 1), "big, dog");
   cr_assert_str_eq(nb_csv_class_name(back, 2), "the \"fox\"");
@@ -546,4 +546,13 @@ Test(csv, streams_a_50mb_file, .timeout = 120) {
   (void)bytes;
   (void)grown;
 #endif
+}
+
+Test(csv, zeroed_options_take_the_last_column_as_class_target) {
+  nb_dataset *ds = nb_csv_load(DATASETS "iris.csv", &(nb_csv_opts){0});
+  cr_assert_not_null(ds, "%s", nb_errmsg());
+  cr_assert_eq(nb_dataset_features(ds)->shape[0], 4);
+  cr_assert_eq(nb_csv_num_classes(ds), 3);
+  cr_assert_str_eq(nb_csv_class_name(ds, 0), "setosa");
+  nb_dataset_free(ds);
 }
