@@ -4,7 +4,6 @@
  * on the standardized wine data, full batch, with cross-entropy, each with
  * its own optimizer from optim/, and prints the three training-loss curves
  * side by side every 25 steps, then each model's training accuracy.
- * (The CSV is read with a few lines of stdio, as in examples/demo.c.)
  *
  * Usage: optimizers [path/to/wine.csv] [steps]
  */
@@ -18,40 +17,22 @@
 #define FEATURES 13
 #define HIDDEN 16
 #define CLASSES 3
-#define MAX_ROWS 1024
 #define RUNS 3
 
-static int load_wine(const char *path, float *x, int64_t *y) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    fprintf(stderr, "optimizers: cannot open %s\n", path);
-    return -1;
+/* The whole CSV as two tensors: one loader batch holding every row. */
+static bool load_wine(const char *path, nb_tensor **x, nb_tensor **y) {
+  nb_dataset *ds = nb_csv_load(path, &(nb_csv_opts){.target_column = "class"});
+  nb_loader *all = ds ? nb_loader_new(ds, &(nb_loader_opts){.batch_size = nb_dataset_len(ds)})
+                      : NULL;
+  nb_batch b;
+  bool ok = all && nb_loader_next(all, &b);
+  if (ok) {
+    *x = nbk_clone(b.x);
+    *y = nbk_clone(b.y);
   }
-  char line[4096];
-  int rows = 0;
-  if (!fgets(line, sizeof line, f)) rows = -1; /* header */
-  while (rows >= 0 && rows < MAX_ROWS && fgets(line, sizeof line, f)) {
-    char *p = line;
-    for (int j = 0; j < FEATURES; j++) {
-      char *end;
-      x[rows * FEATURES + j] = strtof(p, &end);
-      if (end == p || *end != ',') {
-        fprintf(stderr, "optimizers: %s:%d: bad value in column %d\n", path, rows + 2, j + 1);
-        fclose(f);
-        return -1;
-      }
-      p = end + 1;
-    }
-    const char *label = strstr(p, "class_");
-    if (!label) {
-      fprintf(stderr, "optimizers: %s:%d: bad class label\n", path, rows + 2);
-      fclose(f);
-      return -1;
-    }
-    y[rows++] = atoi(label + 6);
-  }
-  fclose(f);
-  return rows;
+  nb_loader_free(all);
+  nb_dataset_free(ds);
+  return ok && *x && *y;
 }
 
 static nb_tensor *forward(nb_tensor *x, nb_tensor *const *p) {
@@ -61,15 +42,15 @@ static nb_tensor *forward(nb_tensor *x, nb_tensor *const *p) {
 int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : NB_SOURCE_DIR "/datasets/wine.csv";
   int steps = argc > 2 ? atoi(argv[2]) : 300;
-  static float xs[MAX_ROWS * FEATURES];
-  static int64_t ys[MAX_ROWS];
-  int n = load_wine(path, xs, ys);
-  if (n <= 0 || steps <= 0) return 1;
+  if (steps <= 0) return 1;
   nb_manual_seed(0);
 
   nb_scope_begin(); /* data and initial weights; released at the end */
-  nb_tensor *raw = nb_from_data(NB_DTYPE_FLOAT32, xs, NB_SHAPE(n, FEATURES));
-  nb_tensor *y = nb_from_data(NB_DTYPE_INT64, ys, NB_SHAPE(n));
+  nb_tensor *raw = NULL, *y = NULL;
+  if (!load_wine(path, &raw, &y)) {
+    fprintf(stderr, "optimizers: %s\n", nb_errmsg());
+    return 1;
+  }
   nb_tensor *x =
       nbk_div(nbk_sub(raw, nbk_mean(raw, NB_DIMS(0), true)), nbk_std(raw, NB_DIMS(0), 1, true));
   /* PyTorch's default Linear init, drawn once and copied into each run. */
@@ -102,7 +83,7 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  printf("wine: %d samples, %d features, %d classes; full-batch training loss\n", n, FEATURES,
+  printf("wine: %d samples, %d features, %d classes; full-batch training loss\n", (int)nb_size(raw, 0), FEATURES,
          CLASSES);
   printf("%6s", "step");
   for (int r = 0; r < RUNS; r++) printf("  %10s", names[r]);

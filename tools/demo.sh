@@ -7,12 +7,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# The wine classifier is the demo once it exists; until then examples/demo.c.
-if [[ -f "$root/examples/wine.c" ]]; then
-  example=wine
-else
-  example=demo
-fi
+# The course's wine classifier (examples/wine.c).
+example=wine
 
 bash "$root/tools/build.sh" release "$example"
 
