@@ -14,7 +14,7 @@
  * selected away with where (never multiplied by 0, which would turn an
  * infinite gradient into NaN).
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 #include <math.h>
 

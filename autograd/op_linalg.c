@@ -6,7 +6,7 @@
  * the GEMM itself and its gradient is one reduction. dot and outer are
  * composites (matmul of vectors; a broadcast product).
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 /* ---- matmul -------------------------------------------------------------- */
 static nb_tensor *matmul_forward(nb_ctx *ctx, nb_tensor *const *in, int n, void *p) {

@@ -8,7 +8,7 @@
  * and without logits, smooth_l1, huber, kl_div, cosine_embedding,
  * margin_ranking), which inherit their gradients.
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
  * layer_norm, batch_norm with in-place running-stat updates, group_norm),
  * which inherit their gradients.
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 #include <string.h>
 

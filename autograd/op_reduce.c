@@ -4,7 +4,7 @@
  * nb_* ops), gradcheck sample and public wrapper. Reduction gradients are
  * broadcast back over the reduced dims by expand_back.
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 #include <math.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * squeeze, unsqueeze, transpose, t, narrow, select, stack) are built from the
  * primitive rows and need no backward of their own.
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 #include <string.h>
 

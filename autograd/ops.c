@@ -4,7 +4,7 @@
  * the sample-building helpers every family uses, and nb__sum_to (reducing a
  * broadcast gradient to its input's shape, differentiably).
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* autograd/op_common.h - what every op family file includes (never installed).
+/* autograd/op_impl.h - what every op family file includes (never installed).
  *
  * Owns: the macros that define an op's table entry from its forward and
  * backward, and the helpers for gradcheck samples.
