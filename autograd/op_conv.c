@@ -13,7 +13,7 @@
  *   conv_weight_grad  gw = W(x, gy), bilinear with <G, W(x, gy)> = <conv(x, G), gy>
  *     gx = conv_transpose(gy, G), ggy = conv(x, G).
  */
-#include "autograd/op_common.h"
+#include "autograd/op_impl.h"
 
 #include <string.h>
 
