@@ -2,6 +2,8 @@
 #ifndef NABLA_H
 #define NABLA_H
 #include "tensor/tensor.h"
+#include "tensor/conv.h"
+#include "tensor/pool.h"
 #include "autograd/autograd.h"
 #include "nn/nn.h"
 #include "optim/optim.h"

@@ -67,12 +67,14 @@ static unit unit_of(const geom *g, int64_t u) {
   return r;
 }
 
-/* Output columns ow in [lo, hi) whose input column ow * s + off is in [0, w). */
-static void valid_cols(int64_t off, int64_t s, int64_t w, int64_t n, int64_t *lo, int64_t *hi) {
+/* The outputs o in [lo, hi) (clamped to [o0, o1)) whose input index
+ * o * s + off is in [0, n). */
+static void valid_span(int64_t off, int64_t s, int64_t n, int64_t o0, int64_t o1, int64_t *lo,
+                       int64_t *hi) {
   int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t b = w - off <= 0 ? 0 : (w - off + s - 1) / s;
-  if (b > n) b = n;
-  if (a > b) a = b;
+  int64_t b = n - off <= 0 ? 0 : (n - off + s - 1) / s;
+  a = a < o0 ? o0 : a > o1 ? o1 : a;
+  b = b < a ? a : b > o1 ? o1 : b;
   *lo = a, *hi = b;
 }
 
@@ -100,50 +102,54 @@ static void blis_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
   static void im2col_##S(const geom *g, const void *xv, int64_t oh0, int64_t oh1, void *colv) {    \
     const T *x = xv;                                                                               \
     T *col = colv;                                                                                 \
-    int64_t ncols = (oh1 - oh0) * g->ow;                                                           \
-    for (int64_t c = 0; c < g->cg; c++)                                                            \
-      for (int64_t i = 0; i < g->kh; i++)                                                          \
-        for (int64_t j = 0; j < g->kw; j++) {                                                      \
-          T *dst = col + ((c * g->kh + i) * g->kw + j) * ncols;                                    \
-          int64_t off = j * g->dw - g->pw, lo, hi;                                                 \
-          valid_cols(off, g->sw, g->w, g->ow, &lo, &hi);                                           \
-          for (int64_t oh = oh0; oh < oh1; oh++, dst += g->ow) {                                   \
-            int64_t ih = oh * g->sh - g->ph + i * g->dh;                                           \
-            if (ih < 0 || ih >= g->h) {                                                            \
-              for (int64_t ow = 0; ow < g->ow; ow++) dst[ow] = 0;                                  \
-              continue;                                                                            \
-            }                                                                                      \
-            const T *row = x + c * g->hw + ih * g->w;                                              \
+    const int64_t OW = g->ow, SW = g->sw, ncols = (oh1 - oh0) * OW;                                \
+    for (int64_t i = 0; i < g->kh; i++) {                                                          \
+      int64_t hoff = i * g->dh - g->ph, hlo, hhi;                                                  \
+      valid_span(hoff, g->sh, g->h, oh0, oh1, &hlo, &hhi);                                         \
+      for (int64_t j = 0; j < g->kw; j++) {                                                        \
+        int64_t off = j * g->dw - g->pw, lo, hi;                                                   \
+        valid_span(off, SW, g->w, 0, OW, &lo, &hi);                                                \
+        for (int64_t c = 0; c < g->cg; c++) {                                                      \
+          T *restrict dst = col + ((c * g->kh + i) * g->kw + j) * ncols;                           \
+          const T *restrict img = x + c * g->hw;                                                   \
+          memset(dst, 0, sizeof(T) * (size_t)((hlo - oh0) * OW));                                  \
+          dst += (hlo - oh0) * OW;                                                                 \
+          for (int64_t oh = hlo; oh < hhi; oh++, dst += OW) {                                      \
+            const T *restrict row = img + (oh * g->sh + hoff) * g->w;                              \
             for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;                                       \
-            if (g->sw == 1)                                                                        \
+            if (SW == 1)                                                                           \
               for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow + off];                        \
             else                                                                                   \
-              for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * g->sw + off];                \
-            for (int64_t ow = hi; ow < g->ow; ow++) dst[ow] = 0;                                   \
+              for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * SW + off];                   \
+            for (int64_t ow = hi; ow < OW; ow++) dst[ow] = 0;                                      \
           }                                                                                        \
+          memset(dst, 0, sizeof(T) * (size_t)((oh1 - hhi) * OW));                                  \
         }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
   }                                                                                                \
   static void col2im_##S(const geom *g, const void *colv, int64_t oh0, int64_t oh1, void *xv,      \
                          int64_t c0, int64_t c1) {                                                 \
     const T *col = colv;                                                                           \
     T *x = xv;                                                                                     \
-    int64_t ncols = (oh1 - oh0) * g->ow;                                                           \
+    const int64_t OW = g->ow, SW = g->sw, ncols = (oh1 - oh0) * OW;                                \
     for (int64_t c = c0; c < c1; c++)                                                              \
-      for (int64_t i = 0; i < g->kh; i++)                                                          \
+      for (int64_t i = 0; i < g->kh; i++) {                                                        \
+        int64_t hoff = i * g->dh - g->ph, hlo, hhi;                                                \
+        valid_span(hoff, g->sh, g->h, oh0, oh1, &hlo, &hhi);                                       \
         for (int64_t j = 0; j < g->kw; j++) {                                                      \
-          const T *src = col + ((c * g->kh + i) * g->kw + j) * ncols;                              \
           int64_t off = j * g->dw - g->pw, lo, hi;                                                 \
-          valid_cols(off, g->sw, g->w, g->ow, &lo, &hi);                                           \
-          for (int64_t oh = oh0; oh < oh1; oh++, src += g->ow) {                                   \
-            int64_t ih = oh * g->sh - g->ph + i * g->dh;                                           \
-            if (ih < 0 || ih >= g->h) continue;                                                    \
-            T *row = x + c * g->hw + ih * g->w;                                                    \
-            if (g->sw == 1)                                                                        \
+          valid_span(off, SW, g->w, 0, OW, &lo, &hi);                                              \
+          const T *restrict src = col + ((c * g->kh + i) * g->kw + j) * ncols + (hlo - oh0) * OW;  \
+          for (int64_t oh = hlo; oh < hhi; oh++, src += OW) {                                      \
+            T *restrict row = x + c * g->hw + (oh * g->sh + hoff) * g->w;                          \
+            if (SW == 1)                                                                           \
               for (int64_t ow = lo; ow < hi; ow++) row[ow + off] += src[ow];                       \
             else                                                                                   \
-              for (int64_t ow = lo; ow < hi; ow++) row[ow * g->sw + off] += src[ow];               \
+              for (int64_t ow = lo; ow < hi; ow++) row[ow * SW + off] += src[ow];                  \
           }                                                                                        \
         }                                                                                          \
+      }                                                                                            \
   }                                                                                                \
   static void gemm_##S(const mat *a, const mat *b, const mat *c, double beta, int nt, bool pack) { \
     if (c->rows == 0 || c->cols == 0) return;                                                      \

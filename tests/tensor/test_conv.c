@@ -151,6 +151,19 @@ Test(conv, blocked_columns_vs_direct_loop_and_adjoints) {
   nbt_assert_shape(gw, NB_SHAPE(4, 64, 5, 5), "weight grad");
   double rhs2 = inner(w, gw);
   cr_assert(fabs(lhs - rhs2) <= 1e-9 * fabs(lhs), "weight grad: %.17g vs %.17g", lhs, rhs2);
+  /* padding taller than a block: whole blocks read only padding */
+  nb_tensor *x2 = nb_randn(NB_DTYPE_FLOAT64, NB_SHAPE(1, 64, 16, 48), NULL);
+  nb_conv2d_opts o2 = {.padding = {20, 1}, .stride = {1, 1}, .dilation = {1, 1}};
+  nb_tensor *y2 = nbk_conv2d(x2, w, b, &o2);
+  nbt_assert_shape(y2, NB_SHAPE(1, 4, 52, 46), "y2");
+  nbt_assert_close(y2, naive_conv2d(x2, w, b, &o2), 1e-10, 1e-10, "blocked conv2d, big padding");
+  nb_tensor *v2 = nb_randn(NB_DTYPE_FLOAT64, NB_SHAPE(1, 4, 52, 46), NULL);
+  nb_tensor *xt2 =
+      nbk_conv_transpose2d(v2, w, NULL, &(nb_conv_transpose2d_opts){.padding = {20, 1}});
+  nb_tensor *gw2 = nbk_conv2d_weight_grad(x2, v2, 5, 5, &o2);
+  double l2 = inner(nbk_conv2d(x2, w, NULL, &o2), v2), r2 = inner(x2, xt2), r3 = inner(w, gw2);
+  cr_assert(fabs(l2 - r2) <= 1e-9 * fabs(l2), "adjoint, big padding: %.17g vs %.17g", l2, r2);
+  cr_assert(fabs(l2 - r3) <= 1e-9 * fabs(l2), "weight grad, big padding: %.17g vs %.17g", l2, r3);
   nb_scope_end();
 }
 
@@ -228,6 +241,13 @@ Test(conv, zero_options_mean_defaults) {
   nbt_assert_shape(a, NB_SHAPE(2, 4, 4, 4), "defaults");
   nbt_assert_close(b, a, 0, 0, "zeroed opts");
   nbt_assert_close(c, a, 0, 0, "explicit defaults");
+  /* a strided weight and bias give the same result */
+  nb_tensor *wt = nbk_contiguous(nbk_transpose(w, 2, 3)); /* [4, 3, 2, 3] */
+  nb_tensor *bias2 = nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(4, 2), NULL);
+  nb_tensor *bv = nbk_select(bias2, 1, 1); /* stride 2 */
+  cr_assert(!nb_is_contiguous(nbk_transpose(wt, 2, 3)) && !nb_is_contiguous(bv));
+  nb_tensor *d = nbk_conv2d(x, nbk_transpose(wt, 2, 3), bv, NULL);
+  nbt_assert_close(d, nbk_conv2d(x, w, nbk_contiguous(bv), NULL), 0, 0, "strided weight, bias");
   /* conv1d is conv2d with a height of 1 */
   nb_tensor *x1 = nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3, 9), NULL);
   nb_tensor *w1 = nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(4, 3, 2), NULL);
