@@ -4,7 +4,9 @@
  * safetensors file (nn/safetensors.c writes it atomically) holding
  *   "model.<name>"       the model's state dict, PyTorch's names;
  *   "optim.<name>"       the optimizer's state entries ("optim.3.exp_avg",
- *                        "optim.3.step", "optim.group.0.lr");
+ *                        "optim.3.step", "optim.group.0.lr", and the group's
+ *                        "optim.group.0.momentum" or "optim.group.0.beta1"
+ *                        that OneCycleLR cycles, for the algorithms with one);
  *   "sched"              the scheduler's state, float64 [n] (only with one);
  *   "epoch"              int64, 0-d;
  *   "rng.state"          the default generator's four xoshiro256** words,
@@ -206,10 +208,17 @@ nb_status nb_checkpoint_save(const char *path, struct nb_module *model, nb_optim
 static bool check_optim_entry(report *r, const nb_optimizer *opt, const char *name,
                               const char *rest, nb_tensor *t) {
   for (int g = 0; g < opt->ngroups; g++)
-    if (strcmp(rest, opt->groups[g].lr_name) == 0) {
-      check_entry(r, name, t, 0, NULL, NB_DTYPE_FLOAT64, "optimizer");
-      return true;
-    }
+    for (int e = 0; e < NB__GROUP_ENTRIES; e++)
+      if (opt->groups[g].entry_t[e] && strcmp(rest, opt->groups[g].entry_name[e]) == 0) {
+        int problems = r->count;
+        check_entry(r, name, t, 0, NULL, NB_DTYPE_FLOAT64, "optimizer");
+        /* A value nb_optim_state_load would refuse is reported now, so
+         * restoring cannot fail halfway. */
+        if (r->count == problems &&
+            nb__optim_check_group_value(opt, e, *(const double *)nb_data(t)) != NB_OK)
+          note(r, NB_ERR_ARG, "\"%s\" is invalid: %s", name, nb_errmsg());
+        return true;
+      }
   char *end;
   long i = strtol(rest, &end, 10);
   if (end == rest || *end != '.' || i < 0 || i >= opt->nparams) return false;
@@ -255,8 +264,11 @@ static void check(report *r, lookup *l, nb_named_tensors file, nb_named_tensors 
       l->used[j] = check_optim_entry(r, opt, file.names[j], file.names[j] + strlen(OPTIM_PREFIX),
                                      file.tensors[j]);
   for (int g = 0; g < opt->ngroups; g++)
-    if (find(l, OPTIM_PREFIX, opt->groups[g].lr_name) < 0)
-      note(r, NB_ERR_ARG, "missing key \"" OPTIM_PREFIX "%s\"", opt->groups[g].lr_name);
+    for (int e = 0; e < NB__GROUP_ENTRIES; e++) {
+      const char *entry = opt->groups[g].entry_name[e];
+      if (opt->groups[g].entry_t[e] && find(l, OPTIM_PREFIX, entry) < 0)
+        note(r, NB_ERR_ARG, "missing key \"" OPTIM_PREFIX "%s\"", entry);
+    }
 
   /* The fixed entries: name, shape, dtype, and where the index goes. */
   int64_t ns = sched ? nb_scheduler_state(sched, NULL, 0) : 0, four = 4;

@@ -109,11 +109,16 @@ NB_API nb_status nb_optim_set_lr(nb_optimizer *opt, int group, double lr);
 /* The optimizer's name ("sgd", "adam", ...). */
 NB_API const char *nb_optim_name(const nb_optimizer *opt);
 /* State for checkpoints, as named tensors: "<param index>.<buffer>" (e.g.
- * "3.exp_avg", "3.step") plus "group.<g>.lr". count/at enumerate (borrowed
- * tensors); load copies a tensor into the state entry of that name (creating
- * it if the optimizer has not stepped yet), NB_ERR_ARG for an unknown name or
- * NB_ERR_SHAPE for a mismatch. Entries are listed parameter by parameter, then
- * the groups' lr. Buffers, as PyTorch names them: sgd momentum_buffer (when
+ * "3.exp_avg", "3.step") plus each group's hyperparameters that schedulers
+ * change (0-d float64): "group.<g>.lr" for all, and the value OneCycleLR
+ * cycles, "group.<g>.momentum" for sgd and rmsprop or "group.<g>.beta1" for
+ * adam, adamw, adamax, nadam and radam (adagrad and adadelta have neither).
+ * count/at enumerate (borrowed tensors); load copies a tensor into the state
+ * entry of that name (creating it if the optimizer has not stepped yet),
+ * NB_ERR_ARG for an unknown name or an invalid value (lr or momentum < 0,
+ * beta1 outside [0, 1)), NB_ERR_SHAPE for a mismatch. Entries are listed
+ * parameter by parameter, then group by group (lr, then momentum or beta1).
+ * Buffers, as PyTorch names them: sgd momentum_buffer (when
  * momentum > 0); adam, adamw step, exp_avg, exp_avg_sq, max_exp_avg_sq
  * (amsgrad); adamax step, exp_avg, exp_inf; nadam step, mu_product (float32),
  * exp_avg, exp_avg_sq; radam step, exp_avg, exp_avg_sq; rmsprop step,

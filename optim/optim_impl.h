@@ -71,15 +71,23 @@ typedef struct nb__algo {
 NB_INTERNAL extern const nb__algo nb__algo_sgd, nb__algo_adam, nb__algo_adamw, nb__algo_adamax,
     nb__algo_nadam, nb__algo_radam, nb__algo_rmsprop, nb__algo_adagrad, nb__algo_adadelta;
 
+/* A group's hyperparameters that schedulers change while training, listed
+ * as state entries "group.<g>.<name>" so checkpoints resume exactly: the lr,
+ * and what OneCycleLR cycles, momentum (algorithms with cycle_momentum) or
+ * beta1 (cycle_beta1). */
+enum { NB__GROUP_LR, NB__GROUP_MOMENTUM, NB__GROUP_BETA1, NB__GROUP_ENTRIES };
+
 typedef struct nb__group {
   nb__hyper h;
   double initial_lr; /* set by the first scheduler (PyTorch's group['initial_lr']); NAN before */
-  nb_tensor *lr_t;   /* 0-d float64 behind the state entry "group.<g>.lr" */
-  char lr_name[32];
+  /* 0-d float64 behind each state entry (nb_optim_state_at copies h's value
+   * in); NULL for an entry the algorithm does not have. */
+  nb_tensor *entry_t[NB__GROUP_ENTRIES];
+  char entry_name[NB__GROUP_ENTRIES][40]; /* "group.<g>.lr", ... */
 } nb__group;
 
 typedef struct nb__param {
-  nb_tensor *t;    /* borrowed */
+  nb_tensor *t; /* borrowed */
   int group;
   nb_tensor *slot[NB__MAX_SLOTS]; /* owned; NULL until needed */
   char names[NB__MAX_SLOTS][48];  /* "<index>.<slot name>" */
@@ -93,6 +101,11 @@ struct nb_optimizer {
   nb__param *params;
   int nparams, cap_params;
 };
+
+/* NB_OK if v is a valid value for the group entry e (NB__GROUP_*) of opt:
+ * lr and momentum >= 0, 0 <= beta1 < 1; else NB_ERR_ARG naming the
+ * algorithm, the hyperparameter and v. */
+NB_INTERNAL nb_status nb__optim_check_group_value(const nb_optimizer *opt, int e, double v);
 
 /* Shared constructor behind nb_<name>_new. */
 NB_INTERNAL nb_optimizer *nb__optim_new(const nb__algo *algo, nb_tensor *const *params, int n,

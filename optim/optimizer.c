@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,41 @@ static void free_param(nb__param *p) {
   for (int k = 0; k < NB__MAX_SLOTS; k++) nb_free(p->slot[k]);
 }
 
+/* The groups' state entries: name and place in nb__hyper. */
+static const struct {
+  const char *name;
+  size_t offset;
+} group_entries[NB__GROUP_ENTRIES] = {
+    [NB__GROUP_LR] = {"lr", offsetof(nb__hyper, lr)},
+    [NB__GROUP_MOMENTUM] = {"momentum", offsetof(nb__hyper, momentum)},
+    [NB__GROUP_BETA1] = {"beta1", offsetof(nb__hyper, beta1)},
+};
+
+static bool group_has(const nb__algo *algo, int e) {
+  return e == NB__GROUP_LR || (e == NB__GROUP_MOMENTUM && algo->cycle_momentum) ||
+         (e == NB__GROUP_BETA1 && algo->cycle_beta1);
+}
+
+static int group_entry_count(const nb__algo *algo) {
+  int n = 0;
+  for (int e = 0; e < NB__GROUP_ENTRIES; e++) n += group_has(algo, e);
+  return n;
+}
+
+static double *group_value(nb__hyper *h, int e) {
+  return (double *)((char *)h + group_entries[e].offset);
+}
+
+nb_status nb__optim_check_group_value(const nb_optimizer *opt, int e, double v) {
+  const char *an = opt->algo->name, *name = group_entries[e].name;
+  if (e != NB__GROUP_BETA1) return nb__optim_check_min(an, name, v, 0, false);
+  return v >= 0 && v < 1 ? NB_OK : nb__optim_bad(an, name, v, "0 <= beta1 < 1");
+}
+
+static void free_group(nb__group *g) {
+  for (int e = 0; e < NB__GROUP_ENTRIES; e++) nb_free(g->entry_t[e]);
+}
+
 /* Check params[0..n) and append them as group g. */
 static nb_status add_params(nb_optimizer *opt, nb_tensor *const *params, int n, int g,
                             const char *op) {
@@ -108,14 +144,18 @@ int nb_optim_add_group(nb_optimizer *opt, nb_tensor *const *params, int n, const
   memset(g, 0, sizeof *g);
   g->h = h;
   g->initial_lr = NAN;
-  snprintf(g->lr_name, sizeof g->lr_name, "group.%d.lr", opt->ngroups);
-  g->lr_t = nb_keep(nb_scalar(NB_DTYPE_FLOAT64, h.lr));
-  if (!g->lr_t) return nb_last_status();
+  for (int e = 0; e < NB__GROUP_ENTRIES && st == NB_OK; e++) {
+    if (!group_has(opt->algo, e)) continue;
+    snprintf(g->entry_name[e], sizeof g->entry_name[e], "group.%d.%s", opt->ngroups,
+             group_entries[e].name);
+    g->entry_t[e] = nb_keep(nb_scalar(NB_DTYPE_FLOAT64, *group_value(&g->h, e)));
+    if (!g->entry_t[e]) st = nb_last_status();
+  }
   int first = opt->nparams;
-  st = add_params(opt, params, n, opt->ngroups, "add_group");
+  if (st == NB_OK) st = add_params(opt, params, n, opt->ngroups, "add_group");
   if (st != NB_OK) { /* undo: the group and any parameters already appended */
     while (opt->nparams > first) free_param(&opt->params[--opt->nparams]);
-    nb_free(g->lr_t);
+    free_group(g);
     return st;
   }
   return opt->ngroups++;
@@ -148,7 +188,7 @@ nb_optimizer *nb__optim_new(const nb__algo *algo, nb_tensor *const *params, int 
 void nb_optim_free(nb_optimizer *opt) {
   if (!opt) return;
   for (int i = 0; i < opt->nparams; i++) free_param(&opt->params[i]);
-  for (int g = 0; g < opt->ngroups; g++) nb_free(opt->groups[g].lr_t);
+  for (int g = 0; g < opt->ngroups; g++) free_group(&opt->groups[g]);
   free(opt->params);
   free(opt->groups);
   free(opt->opts);
@@ -273,7 +313,8 @@ double nb_optim_get_lr(const nb_optimizer *opt, int group) {
 nb_status nb_optim_set_lr(nb_optimizer *opt, int group, double lr) {
   nb_status st = check_group(opt, group, true, "optim_set_lr");
   if (st != NB_OK) return st;
-  if (!(lr >= 0) || !isfinite(lr)) return nb__optim_bad(opt->algo->name, "lr", lr, ">= 0");
+  st = nb__optim_check_group_value(opt, NB__GROUP_LR, lr);
+  if (st != NB_OK) return st;
   for (int g = 0; g < opt->ngroups; g++)
     if (group == -1 || g == group) opt->groups[g].h.lr = lr;
   return NB_OK;
@@ -283,14 +324,14 @@ nb_status nb_optim_set_lr(nb_optimizer *opt, int group, double lr) {
 
 int nb_optim_state_count(const nb_optimizer *opt) {
   if (!opt) return nb_set_error(NB_ERR_ARG, "optim_state_count: optimizer is NULL");
-  int count = opt->ngroups;
+  int count = opt->ngroups * group_entry_count(opt->algo);
   for (int i = 0; i < opt->nparams; i++)
     for (int k = 0; k < opt->algo->nslots; k++) count += opt->params[i].slot[k] != NULL;
   return count;
 }
 
 /* Order: every parameter's existing slots (parameter order, slot order), then
- * each group's lr. */
+ * each group's entries (group order; lr, then momentum or beta1). */
 nb_status nb_optim_state_at(const nb_optimizer *opt, int i, const char **name, nb_tensor **value) {
   if (!opt || !name || !value) return nb_set_error(NB_ERR_ARG, "optim_state_at: NULL argument");
   int index = i;
@@ -303,13 +344,18 @@ nb_status nb_optim_state_at(const nb_optimizer *opt, int i, const char **name, n
         return NB_OK;
       }
     }
-  if (i < 0 || i >= opt->ngroups)
+  const int per = group_entry_count(opt->algo);
+  if (i < 0 || i >= opt->ngroups * per)
     return nb_set_error(NB_ERR_INDEX, "optim_state_at: entry %d out of range (%d entries)", index,
                         nb_optim_state_count(opt));
-  const nb__group *g = &opt->groups[i];
-  *(double *)nb_data(g->lr_t) = g->h.lr;
-  *name = g->lr_name;
-  *value = g->lr_t;
+  nb__group *g = &opt->groups[i / per];
+  for (int e = 0, r = i % per; e < NB__GROUP_ENTRIES; e++) {
+    if (!g->entry_t[e] || r-- > 0) continue;
+    *(double *)nb_data(g->entry_t[e]) = *group_value(&g->h, e);
+    *name = g->entry_name[e];
+    *value = g->entry_t[e];
+    break;
+  }
   return NB_OK;
 }
 
@@ -330,14 +376,19 @@ nb_status nb_optim_state_load(nb_optimizer *opt, const char *name, nb_tensor *va
   if (!value) return nb__optim_null("optim_state_load");
   const char *an = opt->algo->name, *rest;
   int idx;
-  if (strncmp(name, "group.", 6) == 0 && parse_index(name + 6, &idx, &rest) &&
-      strcmp(rest, "lr") == 0 && idx < opt->ngroups) {
+  int k = -1;
+  if (strncmp(name, "group.", 6) == 0 && parse_index(name + 6, &idx, &rest) && idx < opt->ngroups)
+    for (int e = 0; e < NB__GROUP_ENTRIES; e++)
+      if (group_has(opt->algo, e) && strcmp(rest, group_entries[e].name) == 0) k = e;
+  if (k >= 0) {
     if (nb_numel(value) != 1)
       return nb_set_error(NB_ERR_SHAPE, "%s: state_load: %s needs one value, got %lld", an, name,
                           (long long)nb_numel(value));
-    return nb_optim_set_lr(opt, idx, nb_item(value));
+    double v = nb_item(value);
+    nb_status st = nb__optim_check_group_value(opt, k, v);
+    if (st == NB_OK) *group_value(&opt->groups[idx].h, k) = v;
+    return st;
   }
-  int k = -1;
   if (parse_index(name, &idx, &rest) && idx < opt->nparams)
     for (int j = 0; j < opt->algo->nslots; j++)
       if (strcmp(rest, opt->algo->slots[j].name) == 0) k = j;

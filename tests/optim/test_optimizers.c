@@ -332,13 +332,13 @@ Test(optim, state_names_and_errors) {
                      leaf_with_grad(NB_DTYPE_FLOAT32, 3, 2)};
   nb_optimizer *opt = nb_adam_new(p, 2, &(nb_adam_opts){.amsgrad = true});
   cr_assert_str_eq(nb_optim_name(opt), "adam");
-  cr_assert_eq(nb_optim_state_count(opt), 1); /* group.0.lr only, before any step */
+  cr_assert_eq(nb_optim_state_count(opt), 2); /* group.0.lr and .beta1 only, before any step */
   nbt_assert_ok(nb_optim_step(opt), "step");
-  static const char *const want[] = {"0.step",           "0.exp_avg",        "0.exp_avg_sq",
-                                     "0.max_exp_avg_sq", "1.step",           "1.exp_avg",
-                                     "1.exp_avg_sq",     "1.max_exp_avg_sq", "group.0.lr"};
-  cr_assert_eq(nb_optim_state_count(opt), 9);
-  for (int i = 0; i < 9; i++) {
+  static const char *const want[] = {
+      "0.step",    "0.exp_avg",    "0.exp_avg_sq",     "0.max_exp_avg_sq", "1.step",
+      "1.exp_avg", "1.exp_avg_sq", "1.max_exp_avg_sq", "group.0.lr",       "group.0.beta1"};
+  cr_assert_eq(nb_optim_state_count(opt), 10);
+  for (int i = 0; i < 10; i++) {
     const char *name;
     nb_tensor *v;
     nbt_assert_ok(nb_optim_state_at(opt, i, &name, &v), "state_at");
@@ -350,7 +350,9 @@ Test(optim, state_names_and_errors) {
   cr_assert_float_eq(nb_item(v), 1.0, 0, "step after one step");
   nb_optim_state_at(opt, 8, &name, &v);
   cr_assert_float_eq(nb_item(v), 1e-3, 1e-18, "default lr");
-  cr_assert_eq(nb_optim_state_at(opt, 9, &name, &v), NB_ERR_INDEX);
+  nb_optim_state_at(opt, 9, &name, &v);
+  cr_assert_float_eq(nb_item(v), 0.9, 1e-15, "default beta1");
+  cr_assert_eq(nb_optim_state_at(opt, 10, &name, &v), NB_ERR_INDEX);
   cr_assert_eq(nb_optim_state_at(opt, -1, &name, &v), NB_ERR_INDEX);
 
   nb_tensor *wrong = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(5));
@@ -361,6 +363,7 @@ Test(optim, state_names_and_errors) {
   cr_assert(strstr(nb_errmsg(), "0.momentum_buffer"), "%s", nb_errmsg());
   cr_assert_eq(nb_optim_state_load(opt, "2.exp_avg", wrong), NB_ERR_ARG);
   cr_assert_eq(nb_optim_state_load(opt, "group.1.lr", wrong), NB_ERR_ARG);
+  cr_assert_eq(nb_optim_state_load(opt, "group.0.momentum", wrong), NB_ERR_ARG); /* not adam's */
   cr_assert_eq(nb_optim_state_load(opt, "x.step", wrong), NB_ERR_ARG);
   nb_clear_error();
   cr_assert_eq(nb_optim_state_load(opt, "0.step", NULL), NB_ERR_NULL);
@@ -370,13 +373,13 @@ Test(optim, state_names_and_errors) {
   nb_optimizer *fresh = nb_adam_new(p, 2, NULL);
   nb_tensor *steps = nb_scalar(NB_DTYPE_FLOAT64, 41);
   nbt_assert_ok(nb_optim_state_load(fresh, "1.step", steps), "load step");
-  cr_assert_eq(nb_optim_state_count(fresh), 2);
-  nb_set_grad(p[0], NULL); /* only p[1] steps */
+  cr_assert_eq(nb_optim_state_count(fresh), 3); /* 1.step, group.0.lr, group.0.beta1 */
+  nb_set_grad(p[0], NULL);                      /* only p[1] steps */
   nbt_assert_ok(nb_optim_step(fresh), "step");
   nb_optim_state_at(fresh, 0, &name, &v);
   cr_assert_str_eq(name, "1.step");
   cr_assert_float_eq(nb_item(v), 42.0, 0);
-  cr_assert_eq(nb_optim_state_count(fresh), 4); /* 1.step, 1.exp_avg, 1.exp_avg_sq, lr */
+  cr_assert_eq(nb_optim_state_count(fresh), 5); /* 1.step, 1.exp_avg, 1.exp_avg_sq, lr, beta1 */
   nb_free(steps);
   nb_optim_free(fresh);
   nb_optim_free(opt);

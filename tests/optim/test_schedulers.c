@@ -229,7 +229,8 @@ Test(sched, one_cycle_turns_on_sgd_momentum_as_pytorch) {
   nb_tensor *g = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(2));
   nb_set_grad(su.p[0], g);
   nbt_assert_ok(nb_optim_step(su.opt), "step");
-  cr_assert_eq(nb_optim_state_count(su.opt), 2, "a momentum buffer appeared");
+  /* 0.momentum_buffer, group.0.lr and group.0.momentum */
+  cr_assert_eq(nb_optim_state_count(su.opt), 3, "a momentum buffer appeared");
   for (int i = 0; i < 9; i++) nbt_assert_ok(nb_scheduler_step(s), "step");
   cr_assert_float_eq(nb_scheduler_get_last_lr(s, 0), 1.0 / 25 / 1e4, 1e-18, "min lr at the end");
   nbt_assert_ok(nb_scheduler_step(s), "step 10 (PyTorch allows total_steps + 1 values)");
