@@ -205,18 +205,6 @@ Test(ag_elementwise, coverage) {
 
 /* ---- error paths ---------------------------------------------------------------- */
 
-#define EXPECT_FAIL(call, status, text)                                                            \
-  do {                                                                                             \
-    nb_clear_error();                                                                              \
-    nb_tensor *r_ = (call);                                                                        \
-    cr_expect_null(r_, "%s succeeded", #call);                                                     \
-    cr_expect_eq(nb_last_status(), (status), "%s: status %s (%s)", #call,                          \
-                 nb_status_str(nb_last_status()), nb_errmsg());                                    \
-    cr_expect(strstr(nb_errmsg(), (text)) != NULL, "%s: message '%s' lacks '%s'", #call,           \
-              nb_errmsg(), (text));                                                                \
-    nb_free(r_);                                                                                   \
-  } while (0)
-
 Test(ag_elementwise, bad_shapes_name_the_op) {
   nb_scope_begin();
   nb_tensor *a = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3));
@@ -224,12 +212,12 @@ Test(ag_elementwise, bad_shapes_name_the_op) {
   nb_requires_grad_(a, true);
   nb_requires_grad_(b, true);
   nb_tensor *cond = nb_gt_scalar(nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(5)), 0.0);
-  EXPECT_FAIL(nb_pow(a, b), NB_ERR_SHAPE, "pow");
-  EXPECT_FAIL(nb_maximum(a, b), NB_ERR_SHAPE, "maximum");
-  EXPECT_FAIL(nb_minimum(a, b), NB_ERR_SHAPE, "minimum");
-  EXPECT_FAIL(nb_where(cond, a, a), NB_ERR_SHAPE, "where");
-  EXPECT_FAIL(nb_where(nb_gt_scalar(a, 0.0), a, b), NB_ERR_SHAPE, "where");
-  EXPECT_FAIL(nb_sub(a, b), NB_ERR_SHAPE, "[2, 3]");
+  nbt_expect_fail(nb_pow(a, b), NB_ERR_SHAPE, "pow");
+  nbt_expect_fail(nb_maximum(a, b), NB_ERR_SHAPE, "maximum");
+  nbt_expect_fail(nb_minimum(a, b), NB_ERR_SHAPE, "minimum");
+  nbt_expect_fail(nb_where(cond, a, a), NB_ERR_SHAPE, "where");
+  nbt_expect_fail(nb_where(nb_gt_scalar(a, 0.0), a, b), NB_ERR_SHAPE, "where");
+  nbt_expect_fail(nb_sub(a, b), NB_ERR_SHAPE, "[2, 3]");
   nb_scope_end();
 }
 
@@ -239,16 +227,16 @@ Test(ag_elementwise, bad_dtypes_and_args_name_the_op) {
   nb_tensor *mask = nb_gt_scalar(i64, 1.0);
   nb_tensor *x = nb_ones(NB_DTYPE_FLOAT64, NB_SHAPE(3));
   nb_requires_grad_(x, true);
-  EXPECT_FAIL(nb_gelu(i64, false), NB_ERR_DTYPE, "gelu");
-  EXPECT_FAIL(nb_leaky_relu(mask, 0.1), NB_ERR_DTYPE, "leaky_relu");
-  EXPECT_FAIL(nb_elu(i64, 1.0), NB_ERR_DTYPE, "elu");
-  EXPECT_FAIL(nb_hardtanh(mask, -1, 1), NB_ERR_DTYPE, "hardtanh");
-  EXPECT_FAIL(nb_rsub_scalar(mask, 1.0), NB_ERR_DTYPE, "rsub_scalar");
-  EXPECT_FAIL(nb_pow(mask, mask), NB_ERR_DTYPE, "pow");
-  EXPECT_FAIL(nb_clamp(x, NAN, NAN), NB_ERR_ARG, "clamp");
-  EXPECT_FAIL(nb_hardtanh(x, NAN, 1.0), NB_ERR_ARG, "hardtanh");
-  EXPECT_FAIL(nb_div_scalar(x, 0.0), NB_ERR_ARG, "div_scalar");
-  EXPECT_FAIL(nb_to(x, NB_DTYPE_COUNT), NB_ERR_DTYPE, "");
+  nbt_expect_fail(nb_gelu(i64, false), NB_ERR_DTYPE, "gelu");
+  nbt_expect_fail(nb_leaky_relu(mask, 0.1), NB_ERR_DTYPE, "leaky_relu");
+  nbt_expect_fail(nb_elu(i64, 1.0), NB_ERR_DTYPE, "elu");
+  nbt_expect_fail(nb_hardtanh(mask, -1, 1), NB_ERR_DTYPE, "hardtanh");
+  nbt_expect_fail(nb_rsub_scalar(mask, 1.0), NB_ERR_DTYPE, "rsub_scalar");
+  nbt_expect_fail(nb_pow(mask, mask), NB_ERR_DTYPE, "pow");
+  nbt_expect_fail(nb_clamp(x, NAN, NAN), NB_ERR_ARG, "clamp");
+  nbt_expect_fail(nb_hardtanh(x, NAN, 1.0), NB_ERR_ARG, "hardtanh");
+  nbt_expect_fail(nb_div_scalar(x, 0.0), NB_ERR_ARG, "div_scalar");
+  nbt_expect_fail(nb_to(x, NB_DTYPE_COUNT), NB_ERR_DTYPE, "");
   nb_scope_end();
 }
 

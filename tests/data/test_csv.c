@@ -23,30 +23,9 @@ TestSuite(csv, .init = nbt_leak_setup, .fini = nbt_leak_teardown);
 #define DATASETS NB_SOURCE_DIR "/datasets/"
 #define FILES NB_SOURCE_DIR "/tests/data/files/"
 
-/* Assert the last error is `code` and its message contains every string given. */
-#define EXPECT_ERR(code, ...)                                                                      \
-  expect_err_at(__FILE__, __LINE__, (code), (const char *[]){__VA_ARGS__, NULL})
-static void expect_err_at(const char *file, int line, nb_status code, const char **subs) {
-  if (nb_last_status() != code)
-    nbt_fail_at(file, line, "last status %s, expected %s (message: \"%s\")",
-                nb_status_str(nb_last_status()), nb_status_str(code), nb_errmsg());
-  for (; *subs; subs++)
-    if (!strstr(nb_errmsg(), *subs))
-      nbt_fail_at(file, line, "error message \"%s\" does not contain \"%s\"", nb_errmsg(), *subs);
-}
-
 /* nb_csv_load that must fail with `code` and a message holding the strings. */
 #define EXPECT_LOAD_FAIL(path, opts, code, ...)                                                    \
-  do {                                                                                             \
-    nb_clear_error();                                                                              \
-    nb_dataset *bad_ = nb_csv_load((path), (opts));                                                \
-    if (bad_) {                                                                                    \
-      nb_dataset_free(bad_);                                                                       \
-      nbt_fail_at(__FILE__, __LINE__, "loading %s succeeded; expected %s", (path),                 \
-                  nb_status_str(code));                                                            \
-    }                                                                                              \
-    EXPECT_ERR(code, __VA_ARGS__);                                                                 \
-  } while (0)
+  nbt_expect_fail(nb_csv_load((path), (opts)), (code), __VA_ARGS__)
 
 /* Options as a macro argument: OPTS(.target_column = "class", ...). */
 #define OPTS(...) (&(nb_csv_opts){__VA_ARGS__})
@@ -284,8 +263,8 @@ Test(csv, unknown_column_lists_the_names) {
                    OPTS(.feature_columns = cols, .nfeatures = 2, .target_column = "species"),
                    NB_ERR_ARG, "no feature column named 'alcohol'",
                    "'sepal_length', 'sepal_width', 'petal_length', 'petal_width', 'species'");
-  EXPECT_LOAD_FAIL(DATASETS "iris.csv", OPTS(.use_target_index = true, .target_index = 5), NB_ERR_ARG,
-                   "target column index 5 out of range for 5 columns");
+  EXPECT_LOAD_FAIL(DATASETS "iris.csv", OPTS(.use_target_index = true, .target_index = 5),
+                   NB_ERR_ARG, "target column index 5 out of range for 5 columns");
   EXPECT_LOAD_FAIL(DATASETS "iris.csv",
                    OPTS(.feature_indices = (const int[]){-6}, .nfeatures = 1, .target_index = -1),
                    NB_ERR_ARG, "feature column index -6");
@@ -313,9 +292,7 @@ Test(csv, label_order_first_seen_sorted_and_numeric) {
   cr_assert_str_eq(nb_csv_class_name(ints, 2), "10");
   expect_row(ints, 0, (double[]){1}, 1, 2);
   expect_row(ints, 2, (double[]){3}, 1, 0);
-  nb_clear_error();
-  cr_assert_null(nb_csv_class_name(ints, 3));
-  EXPECT_ERR(NB_ERR_INDEX, "class 3 out of range for 3 classes");
+  nbt_expect_fail(nb_csv_class_name(ints, 3), NB_ERR_INDEX, "class 3 out of range for 3 classes");
   cr_assert_null(nb_csv_class_name(ints, -1));
   nb_dataset_free(first);
   nb_dataset_free(sorted);
@@ -367,13 +344,12 @@ Test(csv, malformed_files) {
       FILES "unclosed.csv",
       OPTS(.feature_indices = (const int[]){0}, .nfeatures = 1, .target_kind = NB_CSV_TARGET_NONE),
       NB_ERR_FORMAT, "unclosed.csv:3:2: quoted field never closed");
-  EXPECT_LOAD_FAIL(FILES "afterquote.csv", OPTS(.use_target_index = true, .target_index = 1), NB_ERR_FORMAT,
+  EXPECT_LOAD_FAIL(FILES "afterquote.csv", OPTS(.use_target_index = true, .target_index = 1),
+                   NB_ERR_FORMAT,
                    "afterquote.csv:2:2: unexpected character 'y' after a closing quote");
   EXPECT_LOAD_FAIL(FILES "header_only.csv", NULL, NB_ERR_FORMAT, "header_only.csv: no data rows");
   EXPECT_LOAD_FAIL(FILES "no_such_file.csv", NULL, NB_ERR_IO, "cannot open", "no_such_file.csv");
-  nb_clear_error();
-  cr_assert_null(nb_csv_load(NULL, NULL));
-  EXPECT_ERR(NB_ERR_ARG, "csv_load: path is NULL");
+  nbt_expect_fail(nb_csv_load(NULL, NULL), NB_ERR_ARG, "csv_load: path is NULL");
   /* a binary file is rejected with a message naming it, not a crash */
   nb_clear_error();
   cr_assert_null(nb_csv_load("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", NULL));
@@ -436,8 +412,9 @@ Test(csv, save_classes_atomically) {
   nbt_assert_ok(nb_csv_save_classes(q, path), "save_classes");
   cr_assert_str_eq(slurp(path), "0,cat\n1,\"big, dog\"\n2,\"the \"\"fox\"\"\"\n");
   /* the saved mapping reads back as a CSV */
-  nb_dataset *back = nb_csv_load(path, OPTS(.no_header = true, .feature_indices = (const int[]){0},
-                                            .nfeatures = 1, .use_target_index = true, .target_index = 1));
+  nb_dataset *back =
+      nb_csv_load(path, OPTS(.no_header = true, .feature_indices = (const int[]){0}, .nfeatures = 1,
+                             .use_target_index = true, .target_index = 1));
   cr_assert(back, "%s", nb_errmsg());
   cr_assert_str_eq(nb_csv_class_name(back, 1), "big, dog");
   cr_assert_str_eq(nb_csv_class_name(back, 2), "the \"fox\"");
@@ -446,8 +423,8 @@ Test(csv, save_classes_atomically) {
   char bad[300];
   snprintf(bad, sizeof bad, "%s/missing/classes.csv", dir);
   nb_clear_error();
-  cr_assert_eq(nb_csv_save_classes(ds, bad), NB_ERR_IO);
-  EXPECT_ERR(NB_ERR_IO, "csv_save_classes: cannot create", "missing/classes.csv.tmp");
+  nbt_expect_status(nb_csv_save_classes(ds, bad), NB_ERR_IO, "csv_save_classes: cannot create",
+                    "missing/classes.csv.tmp");
   cr_assert_eq(nb_csv_save_classes(ds, NULL), NB_ERR_ARG);
   nb_dataset_free(q);
   nb_dataset_free(ds);
@@ -472,13 +449,13 @@ Test(csv, accessors_reach_through_splits_and_reject_others) {
   nb_free(x);
   nb_clear_error();
   cr_assert_eq(nb_csv_num_classes(plain), -1);
-  EXPECT_ERR(NB_ERR_ARG, "csv_num_classes", "nb_csv_load");
+  nbt_expect_error(NB_ERR_ARG, "csv_num_classes", "nb_csv_load");
   cr_assert_eq(nb_csv_dropped_rows(plain), -1);
   cr_assert_null(nb_csv_class_name(plain, 0));
   cr_assert_eq(nb_csv_save_classes(plain, "/tmp/never"), NB_ERR_ARG);
   nb_clear_error();
   cr_assert_eq(nb_csv_num_classes(NULL), -1);
-  EXPECT_ERR(NB_ERR_NULL, "csv_num_classes");
+  nbt_expect_error(NB_ERR_NULL, "csv_num_classes");
   nb_dataset_free(plain);
 }
 

@@ -41,13 +41,6 @@ static void sample(nb_dataset *ds, int64_t i, double *x0, int64_t *y) {
   nb_free(t);
 }
 
-static void expect_error(nb_status got, nb_status want, const char *needle) {
-  cr_assert_eq(got, want, "status %s, want %s (%s)", nb_status_str(got), nb_status_str(want),
-               nb_errmsg());
-  cr_assert_eq(nb_last_status(), want);
-  cr_assert(strstr(nb_errmsg(), needle), "message '%s' lacks '%s'", nb_errmsg(), needle);
-}
-
 /* ---- tensor dataset ----------------------------------------------------------- */
 
 Test(dataset, tensor_dataset_specs_and_values) {
@@ -73,9 +66,9 @@ Test(dataset, tensor_dataset_specs_and_values) {
   nbt_assert_values(f, ((double[]){4, 4.5, -4}), 3, 0, 0, "features of 4");
   nb_free(f);
   f = t = (nb_tensor *)1;
-  expect_error(nb_dataset_get(ds, 5, &f, &t), NB_ERR_INDEX, "index 5 is out of range");
+  nbt_expect_status(nb_dataset_get(ds, 5, &f, &t), NB_ERR_INDEX, "index 5 is out of range");
   cr_assert(!f && !t, "outputs cleared on error");
-  expect_error(nb_dataset_get(ds, -1, &f, &t), NB_ERR_INDEX, "index -1");
+  nbt_expect_status(nb_dataset_get(ds, -1, &f, &t), NB_ERR_INDEX, "index -1");
   nb_dataset_free(ds);
 }
 
@@ -123,18 +116,13 @@ Test(dataset, tensor_dataset_errors) {
   nb_tensor *x = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4, 2));
   nb_tensor *y = nb_zeros(NB_DTYPE_INT64, NB_SHAPE(3));
   nb_tensor *s = nb_scalar(NB_DTYPE_FLOAT32, 1);
-  cr_assert_null(nb_tensor_dataset_new(x, y));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "[4, 2]");
+  nbt_expect_null(nb_tensor_dataset_new(x, y), NB_ERR_SHAPE, "[4, 2]");
   cr_assert(strstr(nb_errmsg(), "(4 vs 3)"), "%s", nb_errmsg());
-  cr_assert_null(nb_tensor_dataset_new(s, NULL));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "first (sample) dim");
-  nb_clear_error();
-  cr_assert_null(nb_tensor_dataset_new(NULL, y));
-  expect_error(nb_last_status(), NB_ERR_NULL, "tensor_dataset");
+  nbt_expect_null(nb_tensor_dataset_new(s, NULL), NB_ERR_SHAPE, "first (sample) dim");
+  nbt_expect_fail(nb_tensor_dataset_new(NULL, y), NB_ERR_NULL, "tensor_dataset");
   /* A NULL input keeps the earlier error. */
   nb_set_error(NB_ERR_SHAPE, "earlier failure");
-  cr_assert_null(nb_tensor_dataset_new(NULL, NULL));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "earlier failure");
+  nbt_expect_null(nb_tensor_dataset_new(NULL, NULL), NB_ERR_SHAPE, "earlier failure");
   cr_assert_eq(nb_dataset_len(NULL), -1);
   nb_dataset_free(NULL);
   nb_free(s);
@@ -183,7 +171,7 @@ Test(dataset, user_callbacks) {
   nbt_assert_values(t, ((double[]){sqrt(3.0)}), 1, -1, -1, "target");
   nb_free(f);
   nb_free(t);
-  expect_error(nb_dataset_get(ds, 7, &f, &t), NB_ERR_IO, "sample 7");
+  nbt_expect_status(nb_dataset_get(ds, 7, &f, &t), NB_ERR_IO, "sample 7");
   cr_assert(strstr(nb_errmsg(), "squares: cannot make sample 7"), "%s", nb_errmsg());
   cr_assert_eq(freed, 0);
   nb_dataset_free(ds);
@@ -196,21 +184,18 @@ Test(dataset, new_validates_specs) {
   nb_field_spec negative = {NB_DTYPE_FLOAT32, 2, {3, -1}};
   nb_field_spec bad_dtype = {NB_DTYPE_COUNT, 0, {0}};
   nb_field_spec huge = {NB_DTYPE_FLOAT64, 3, {INT64_MAX / 4, 4, 4}};
-  cr_assert_null(nb_dataset_new(NULL, &ctx, &squares_x, NULL));
-  expect_error(nb_last_status(), NB_ERR_ARG, "dataset_new");
-  cr_assert_null(
-      nb_dataset_new(&(nb_dataset_ops){squares_len, NULL, NULL}, &ctx, &squares_x, NULL));
-  expect_error(nb_last_status(), NB_ERR_ARG, "get callbacks");
-  cr_assert_null(nb_dataset_new(&squares_ops, &ctx, NULL, NULL));
-  expect_error(nb_last_status(), NB_ERR_ARG, "features spec");
-  cr_assert_null(nb_dataset_new(&squares_ops, &ctx, &deep, NULL));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "features has 8 dims");
-  cr_assert_null(nb_dataset_new(&squares_ops, &ctx, &squares_x, &negative));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "target size -1 at dim 1");
-  cr_assert_null(nb_dataset_new(&squares_ops, &ctx, &bad_dtype, NULL));
-  expect_error(nb_last_status(), NB_ERR_DTYPE, "not a dtype");
-  cr_assert_null(nb_dataset_new(&squares_ops, &ctx, &huge, NULL));
-  expect_error(nb_last_status(), NB_ERR_MEMORY, "overflows");
+  nbt_expect_null(nb_dataset_new(NULL, &ctx, &squares_x, NULL), NB_ERR_ARG, "dataset_new");
+  nbt_expect_null(
+      nb_dataset_new(&(nb_dataset_ops){squares_len, NULL, NULL}, &ctx, &squares_x, NULL),
+      NB_ERR_ARG, "get callbacks");
+  nbt_expect_null(nb_dataset_new(&squares_ops, &ctx, NULL, NULL), NB_ERR_ARG, "features spec");
+  nbt_expect_null(nb_dataset_new(&squares_ops, &ctx, &deep, NULL), NB_ERR_SHAPE,
+                  "features has 8 dims");
+  nbt_expect_null(nb_dataset_new(&squares_ops, &ctx, &squares_x, &negative), NB_ERR_SHAPE,
+                  "target size -1 at dim 1");
+  nbt_expect_null(nb_dataset_new(&squares_ops, &ctx, &bad_dtype, NULL), NB_ERR_DTYPE,
+                  "not a dtype");
+  nbt_expect_null(nb_dataset_new(&squares_ops, &ctx, &huge, NULL), NB_ERR_MEMORY, "overflows");
 }
 
 /* ---- subsets and concatenations ------------------------------------------------------ */
@@ -246,18 +231,14 @@ Test(dataset, subset_maps_indices_and_composes) {
 
 Test(dataset, subset_errors) {
   nb_dataset *ds = rows_dataset(5, NULL);
-  cr_assert_null(nb_subset_new(ds, (const int64_t[]){1, 7}, 2));
-  expect_error(nb_last_status(), NB_ERR_INDEX, "index 7 at position 1 is out of range");
+  nbt_expect_null(nb_subset_new(ds, (const int64_t[]){1, 7}, 2), NB_ERR_INDEX,
+                  "index 7 at position 1 is out of range");
   cr_assert(strstr(nb_errmsg(), "5 samples"), "%s", nb_errmsg());
-  cr_assert_null(nb_subset_new(ds, (const int64_t[]){-1}, 1));
-  expect_error(nb_last_status(), NB_ERR_INDEX, "index -1 at position 0");
-  cr_assert_null(nb_subset_new(ds, NULL, 3));
-  expect_error(nb_last_status(), NB_ERR_ARG, "NULL list");
-  cr_assert_null(nb_subset_new(ds, (const int64_t[]){0}, -2));
-  expect_error(nb_last_status(), NB_ERR_ARG, "-2 indices");
-  nb_clear_error();
-  cr_assert_null(nb_subset_new(NULL, (const int64_t[]){0}, 1));
-  expect_error(nb_last_status(), NB_ERR_NULL, "subset");
+  nbt_expect_null(nb_subset_new(ds, (const int64_t[]){-1}, 1), NB_ERR_INDEX,
+                  "index -1 at position 0");
+  nbt_expect_null(nb_subset_new(ds, NULL, 3), NB_ERR_ARG, "NULL list");
+  nbt_expect_null(nb_subset_new(ds, (const int64_t[]){0}, -2), NB_ERR_ARG, "-2 indices");
+  nbt_expect_fail(nb_subset_new(NULL, (const int64_t[]){0}, 1), NB_ERR_NULL, "subset");
   nb_dataset_free(ds);
 }
 
@@ -277,7 +258,7 @@ Test(dataset, concat_maps_across_parts) {
     cr_assert_eq(y, want[k], "sample %d: %lld", k, (long long)y);
   }
   nb_tensor *f, *t;
-  expect_error(nb_dataset_get(cat, 7, &f, &t), NB_ERR_INDEX, "index 7");
+  nbt_expect_status(nb_dataset_get(cat, 7, &f, &t), NB_ERR_INDEX, "index 7");
   nb_dataset_free(cat);
 }
 
@@ -286,16 +267,13 @@ Test(dataset, concat_errors) {
   squares ctx = {.n = 2, .fail_at = -1, .freed = &(int){0}};
   nb_dataset *sq = nb_dataset_new(&squares_ops, &ctx, &squares_x, &squares_y);
   nb_dataset *sq_no_target = nb_dataset_new(&squares_ops, &ctx, &squares_x, NULL);
-  cr_assert_null(nb_concat_dataset_new((nb_dataset *[]){a, sq}, 2));
-  expect_error(nb_last_status(), NB_ERR_SHAPE,
-               "part 1's features are float64 [2], part 0's float32 [3]");
-  cr_assert_null(nb_concat_dataset_new((nb_dataset *[]){sq, sq_no_target}, 2));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "part 1's target is none, part 0's float32 []");
-  cr_assert_null(nb_concat_dataset_new((nb_dataset *[]){a}, 0));
-  expect_error(nb_last_status(), NB_ERR_ARG, "0 parts");
-  nb_clear_error();
-  cr_assert_null(nb_concat_dataset_new((nb_dataset *[]){a, NULL}, 2));
-  expect_error(nb_last_status(), NB_ERR_NULL, "concat_dataset");
+  nbt_expect_null(nb_concat_dataset_new((nb_dataset *[]){a, sq}, 2), NB_ERR_SHAPE,
+                  "part 1's features are float64 [2], part 0's float32 [3]");
+  nbt_expect_null(nb_concat_dataset_new((nb_dataset *[]){sq, sq_no_target}, 2), NB_ERR_SHAPE,
+                  "part 1's target is none, part 0's float32 []");
+  nbt_expect_null(nb_concat_dataset_new((nb_dataset *[]){a}, 0), NB_ERR_ARG, "0 parts");
+  nbt_expect_fail(nb_concat_dataset_new((nb_dataset *[]){a, NULL}, 2), NB_ERR_NULL,
+                  "concat_dataset");
   nb_dataset_free(sq_no_target);
   nb_dataset_free(sq);
   nb_dataset_free(a);
@@ -377,17 +355,17 @@ Test(dataset, random_split_is_seeded) {
 Test(dataset, random_split_errors) {
   nb_dataset *ds = rows_dataset(10, NULL),
              *out[3] = {(nb_dataset *)1, (nb_dataset *)1, (nb_dataset *)1};
-  expect_error(nb_random_split(ds, (double[]){0.5, 0.6}, 2, 0, out), NB_ERR_ARG,
-               "sizes [0.5, 0.6] are neither fractions summing to 1 nor counts summing to the "
-               "dataset's 10 samples");
+  nbt_expect_status(nb_random_split(ds, (double[]){0.5, 0.6}, 2, 0, out), NB_ERR_ARG,
+                    "sizes [0.5, 0.6] are neither fractions summing to 1 nor counts summing to the "
+                    "dataset's 10 samples");
   cr_assert(!out[0] && !out[1], "outputs cleared");
-  expect_error(nb_random_split(ds, (double[]){3, 3}, 2, 0, out), NB_ERR_ARG, "[3, 3]");
-  expect_error(nb_random_split(ds, (double[]){-2, 12}, 2, 0, out), NB_ERR_ARG, "[-2, 12]");
-  expect_error(nb_random_split(ds, (double[]){2.5, 7.5}, 2, 0, out), NB_ERR_ARG, "[2.5, 7.5]");
-  expect_error(nb_random_split(ds, (double[]){1}, 0, 0, out), NB_ERR_ARG, "0 parts");
-  expect_error(nb_random_split(ds, NULL, 2, 0, out), NB_ERR_ARG, "sizes NULL");
+  nbt_expect_status(nb_random_split(ds, (double[]){3, 3}, 2, 0, out), NB_ERR_ARG, "[3, 3]");
+  nbt_expect_status(nb_random_split(ds, (double[]){-2, 12}, 2, 0, out), NB_ERR_ARG, "[-2, 12]");
+  nbt_expect_status(nb_random_split(ds, (double[]){2.5, 7.5}, 2, 0, out), NB_ERR_ARG, "[2.5, 7.5]");
+  nbt_expect_status(nb_random_split(ds, (double[]){1}, 0, 0, out), NB_ERR_ARG, "0 parts");
+  nbt_expect_status(nb_random_split(ds, NULL, 2, 0, out), NB_ERR_ARG, "sizes NULL");
   nb_clear_error();
-  expect_error(nb_random_split(NULL, (double[]){1}, 1, 0, out), NB_ERR_NULL, "random_split");
+  nbt_expect_status(nb_random_split(NULL, (double[]){1}, 1, 0, out), NB_ERR_NULL, "random_split");
   nb_dataset_free(ds);
 }
 
@@ -446,11 +424,11 @@ Test(dataset, stratified_split_keeps_class_proportions) {
 Test(dataset, stratified_split_errors) {
   squares ctx = {.n = 4, .fail_at = 2, .freed = &(int){0}};
   nb_dataset *sq = nb_dataset_new(&squares_ops, &ctx, &squares_x, &squares_y), *out[2];
-  expect_error(nb_stratified_split(sq, (double[]){0.5, 0.5}, 2, 0, out), NB_ERR_DTYPE,
-               "needs an int64 scalar class target; the dataset's is float32 []");
+  nbt_expect_status(nb_stratified_split(sq, (double[]){0.5, 0.5}, 2, 0, out), NB_ERR_DTYPE,
+                    "needs an int64 scalar class target; the dataset's is float32 []");
   nb_dataset *ds = rows_dataset(10, class_of);
-  expect_error(nb_stratified_split(ds, (double[]){5, 5}, 2, 0, out), NB_ERR_ARG,
-               "fractions [5, 5] must lie in [0, 1] and sum to 1");
+  nbt_expect_status(nb_stratified_split(ds, (double[]){5, 5}, 2, 0, out), NB_ERR_ARG,
+                    "fractions [5, 5] must lie in [0, 1] and sum to 1");
   cr_assert(!out[0] && !out[1]);
   nb_dataset_free(ds);
   nb_dataset_free(sq);
@@ -486,7 +464,7 @@ Test(dataset, set_epoch_and_attached_state_reach_through_wrappers) {
   cr_assert(base);
   int ext_frees = 0;
   nbt_assert_ok(nb__dataset_attach(base, &test_kind, &ext_frees, ext_free), "attach");
-  expect_error(nb__dataset_attach(base, &test_kind, NULL, NULL), NB_ERR_ARG, "already");
+  nbt_expect_status(nb__dataset_attach(base, &test_kind, NULL, NULL), NB_ERR_ARG, "already");
   nb_dataset *sub = nb_subset_new(base, (const int64_t[]){3, 1}, 2);
   nb_dataset *cat = nb_concat_dataset_new((nb_dataset *[]){sub, sub}, 2);
   nb_dataset_free(sub);

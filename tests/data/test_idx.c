@@ -16,54 +16,18 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char dir[64];
-
-static void setup(void) {
-  nbt_leak_setup();
-  snprintf(dir, sizeof dir, "/tmp/nb_idx_XXXXXX");
-  cr_assert(mkdtemp(dir));
-}
-
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
-  nbt_leak_teardown();
-}
-
-TestSuite(idx, .init = setup, .fini = teardown);
+TestSuite(idx, .init = nbt_scratch_setup, .fini = nbt_scratch_teardown);
 
 #define FASHION "/usr/share/datasets/fashion-mnist"
 
-/* Assert the last error is `code` and its message contains every string given. */
-#define EXPECT_ERR(code, ...)                                                                      \
-  expect_err_at(__FILE__, __LINE__, (code), (const char *[]){__VA_ARGS__, NULL})
-static void expect_err_at(const char *file, int line, nb_status code, const char **subs) {
-  if (nb_last_status() != code)
-    nbt_fail_at(file, line, "last status %s, expected %s (message: \"%s\")",
-                nb_status_str(nb_last_status()), nb_status_str(code), nb_errmsg());
-  for (; *subs; subs++)
-    if (!strstr(nb_errmsg(), *subs))
-      nbt_fail_at(file, line, "error message \"%s\" does not contain \"%s\"", nb_errmsg(), *subs);
-}
-
 /* nb_idx_load that must fail with `code` and a message holding the strings. */
 #define EXPECT_LOAD_FAIL(path, code, ...)                                                          \
-  do {                                                                                             \
-    nb_clear_error();                                                                              \
-    nb_tensor *bad_ = nb_idx_load((path), NB_DTYPE_FLOAT32);                                       \
-    if (bad_) {                                                                                    \
-      nb_free(bad_);                                                                               \
-      nbt_fail_at(__FILE__, __LINE__, "loading %s succeeded; expected %s", (path),                 \
-                  nb_status_str(code));                                                            \
-    }                                                                                              \
-    EXPECT_ERR(code, __VA_ARGS__);                                                                 \
-  } while (0)
+  nbt_expect_fail(nb_idx_load((path), NB_DTYPE_FLOAT32), (code), __VA_ARGS__)
 
 /* Write bytes to dir/name, gzip'd if gz; returns the path (static buffer per call site). */
 static const char *write_file(const char *name, const void *bytes, size_t n, bool gz, char *path,
                               size_t size) {
-  snprintf(path, size, "%s/%s", dir, name);
+  snprintf(path, size, "%s", nbt_scratch_path(name));
   if (gz) {
     gzFile f = gzopen(path, "wb");
     cr_assert(f);
@@ -263,25 +227,18 @@ Test(idx, gzip_cut_short_and_corrupt) {
   nb_free(t);
   /* the compressed stream cut in the middle: truncated data, not a crash */
   write_file("half.gz", gz, gzn / 2, false, path, sizeof path);
-  nb_clear_error();
-  cr_assert_null(nb_idx_load(path, NB_DTYPE_FLOAT32));
-  EXPECT_ERR(NB_ERR_FORMAT, path);
+  nbt_expect_fail(nb_idx_load(path, NB_DTYPE_FLOAT32), NB_ERR_FORMAT, path);
   /* bytes flipped inside the deflate data: a gzip error, not garbage */
   for (size_t i = gzn / 3; i < gzn / 3 + 16; i++) gz[i] ^= 0x5a;
   write_file("bad.gz", gz, gzn, false, path, sizeof path);
-  nb_clear_error();
-  cr_assert_null(nb_idx_load(path, NB_DTYPE_FLOAT32));
-  EXPECT_ERR(NB_ERR_FORMAT, path);
+  nbt_expect_fail(nb_idx_load(path, NB_DTYPE_FLOAT32), NB_ERR_FORMAT, path);
 }
 
 Test(idx, bad_arguments) {
-  nb_clear_error();
-  cr_assert_null(nb_idx_load(NULL, NB_DTYPE_FLOAT32));
-  EXPECT_ERR(NB_ERR_ARG, "idx_load: path is NULL");
+  nbt_expect_fail(nb_idx_load(NULL, NB_DTYPE_FLOAT32), NB_ERR_ARG, "idx_load: path is NULL");
   EXPECT_LOAD_FAIL("/nonexistent/file.idx", NB_ERR_IO, "cannot open /nonexistent/file.idx");
-  nb_clear_error();
-  cr_assert_null(nb_idx_load(FASHION "/t10k-labels-idx1-ubyte.gz", NB_DTYPE_COUNT));
-  EXPECT_ERR(NB_ERR_DTYPE, "invalid dtype");
+  nbt_expect_fail(nb_idx_load(FASHION "/t10k-labels-idx1-ubyte.gz", NB_DTYPE_COUNT), NB_ERR_DTYPE,
+                  "invalid dtype");
   /* a text file is not an IDX file */
   EXPECT_LOAD_FAIL(NB_SOURCE_DIR "/datasets/wine.csv", NB_ERR_FORMAT, "wine.csv", "bad magic");
 }
@@ -363,40 +320,35 @@ Test(idx, fashion_mnist_from_a_directory_and_missing_files) {
   size_t n = make_idx(file, 0x08, 1, (const uint32_t[]){10000}, lab, 10000);
   write_file("t10k-labels-idx1-ubyte", file, n, false, path, sizeof path);
   /* images missing: NB_ERR_IO naming the file and the package */
-  nb_clear_error();
-  cr_assert_null(nb_fashion_mnist(dir, false));
-  EXPECT_ERR(NB_ERR_IO, dir, "t10k-images-idx3-ubyte.gz", "apt-get install dataset-fashion-mnist");
+  nbt_expect_fail(nb_fashion_mnist(nbt_scratch_dir(), false), NB_ERR_IO, nbt_scratch_dir(),
+                  "t10k-images-idx3-ubyte.gz", "apt-get install dataset-fashion-mnist");
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "cp " FASHION "/t10k-images-idx3-ubyte.gz '%s'/", dir);
+  snprintf(cmd, sizeof cmd, "cp " FASHION "/t10k-images-idx3-ubyte.gz '%s'/", nbt_scratch_dir());
   cr_assert_eq(system(cmd), 0);
-  nb_dataset *ds = nb_fashion_mnist(dir, false);
+  nb_dataset *ds = nb_fashion_mnist(nbt_scratch_dir(), false);
   cr_assert(ds, "%s", nb_errmsg());
   cr_assert_eq(nb_dataset_len(ds), 10000);
   nb_dataset_free(ds);
   /* labels that disagree with the images in count */
   n = make_idx(file, 0x08, 1, (const uint32_t[]){9999}, lab, 9999);
   write_file("t10k-labels-idx1-ubyte", file, n, false, path, sizeof path);
-  nb_clear_error();
-  cr_assert_null(nb_fashion_mnist(dir, false));
-  EXPECT_ERR(NB_ERR_FORMAT, "images [10000, 28, 28] and labels [9999]");
+  nbt_expect_fail(nb_fashion_mnist(nbt_scratch_dir(), false), NB_ERR_FORMAT,
+                  "images [10000, 28, 28] and labels [9999]");
   /* a label out of 0..9 */
   lab[5] = 10;
   n = make_idx(file, 0x08, 1, (const uint32_t[]){10000}, lab, 10000);
   write_file("t10k-labels-idx1-ubyte", file, n, false, path, sizeof path);
-  nb_clear_error();
-  cr_assert_null(nb_fashion_mnist(dir, false));
-  EXPECT_ERR(NB_ERR_FORMAT, "label 10 of sample 5 is not in 0..9");
+  nbt_expect_fail(nb_fashion_mnist(nbt_scratch_dir(), false), NB_ERR_FORMAT,
+                  "label 10 of sample 5 is not in 0..9");
   /* labels stored as int32 are not Fashion-MNIST's ubyte */
   unsigned char be[40];
   const int32_t v[10] = {0};
   to_be(be, v, 10, 4);
   n = make_idx(file, 0x0C, 1, (const uint32_t[]){10}, be, 40);
   write_file("t10k-labels-idx1-ubyte", file, n, false, path, sizeof path);
-  nb_clear_error();
-  cr_assert_null(nb_fashion_mnist(dir, false));
-  EXPECT_ERR(NB_ERR_FORMAT, "element type 0x0c, expected 0x08");
+  nbt_expect_fail(nb_fashion_mnist(nbt_scratch_dir(), false), NB_ERR_FORMAT,
+                  "element type 0x0c, expected 0x08");
   /* a directory with nothing */
-  nb_clear_error();
-  cr_assert_null(nb_fashion_mnist("/nonexistent", true));
-  EXPECT_ERR(NB_ERR_IO, "/nonexistent/train-images-idx3-ubyte.gz", "dataset-fashion-mnist");
+  nbt_expect_fail(nb_fashion_mnist("/nonexistent", true), NB_ERR_IO,
+                  "/nonexistent/train-images-idx3-ubyte.gz", "dataset-fashion-mnist");
 }

@@ -20,18 +20,6 @@ TestSuite(transforms, .init = nbt_leak_setup, .fini = nbt_leak_teardown);
 
 #define DATASETS NB_SOURCE_DIR "/datasets/"
 
-/* Assert the last error is `code` and its message contains every string given. */
-#define EXPECT_ERR(code, ...)                                                                      \
-  expect_err_at(__FILE__, __LINE__, (code), (const char *[]){__VA_ARGS__, NULL})
-static void expect_err_at(const char *file, int line, nb_status code, const char **subs) {
-  if (nb_last_status() != code)
-    nbt_fail_at(file, line, "last status %s, expected %s (message: \"%s\")",
-                nb_status_str(nb_last_status()), nb_status_str(code), nb_errmsg());
-  for (; *subs; subs++)
-    if (!strstr(nb_errmsg(), *subs))
-      nbt_fail_at(file, line, "error message \"%s\" does not contain \"%s\"", nb_errmsg(), *subs);
-}
-
 static nb_dataset *wine(void) {
   nb_dataset *ds = nb_csv_load(DATASETS "wine.csv", &(nb_csv_opts){.target_column = "class"});
   cr_assert(ds, "%s", nb_errmsg());
@@ -217,18 +205,14 @@ Test(transforms, minmax) {
 }
 
 Test(transforms, fit_errors) {
-  nb_clear_error();
-  cr_assert_null(nb_standardize_fit(NULL));
-  EXPECT_ERR(NB_ERR_NULL, "standardize");
+  nbt_expect_fail(nb_standardize_fit(NULL), NB_ERR_NULL, "standardize");
   nb_dataset *one = table((const double[]){1, 2}, 1, 2, 0);
-  nb_clear_error();
-  cr_assert_null(nb_standardize_fit(one));
-  EXPECT_ERR(NB_ERR_ARG, "standardize: fitting needs at least 2 samples, the dataset has 1");
+  nbt_expect_fail(nb_standardize_fit(one), NB_ERR_ARG,
+                  "standardize: fitting needs at least 2 samples, the dataset has 1");
   /* a transform fitted on 2 features does not apply to 4 */
   nb_dataset *four = table((const double[]){1, 2, 3, 4, 5, 6, 7, 8}, 2, 4, 0);
-  nb_clear_error();
-  cr_assert_null(nb_transformed_new(four, nb_minmax_fit(one)));
-  EXPECT_ERR(NB_ERR_SHAPE, "minmax: fitted on features [2], applied to features [4]");
+  nbt_expect_fail(nb_transformed_new(four, nb_minmax_fit(one)), NB_ERR_SHAPE,
+                  "minmax: fitted on features [2], applied to features [4]");
   nb_dataset_free(one);
   nb_dataset_free(four);
 }
@@ -273,13 +257,11 @@ Test(transforms, normalize_per_channel) {
   nb_free(y);
   nb_dataset_free(s);
   /* channel count and argument checks */
-  nb_clear_error();
-  cr_assert_null(nb_transformed_new(
-      ds, nb_normalize_new((const double[]){0, 0, 0}, (const double[]){1, 1, 1}, 3)));
-  EXPECT_ERR(NB_ERR_SHAPE, "normalize: features [2, 2, 3]: expected 3 channels first");
-  nb_clear_error();
-  cr_assert_null(nb_normalize_new((const double[]){0}, (const double[]){0}, 1));
-  EXPECT_ERR(NB_ERR_ARG, "std[0] = 0");
+  nbt_expect_fail(nb_transformed_new(ds, nb_normalize_new((const double[]){0, 0, 0},
+                                                          (const double[]){1, 1, 1}, 3)),
+                  NB_ERR_SHAPE, "normalize: features [2, 2, 3]: expected 3 channels first");
+  nbt_expect_fail(nb_normalize_new((const double[]){0}, (const double[]){0}, 1), NB_ERR_ARG,
+                  "std[0] = 0");
   cr_assert_null(nb_normalize_new((const double[]){0}, (const double[]){1}, 0));
   cr_assert_null(nb_normalize_new(NULL, (const double[]){1}, 1));
   nb_dataset_free(ds);
@@ -341,12 +323,9 @@ Test(transforms, random_crop_is_a_window_of_the_padded_image) {
   nb_free(b);
   nb_dataset_free(s);
   /* a crop larger than the padded image */
-  nb_clear_error();
-  cr_assert_null(nb_transformed_new(ds, nb_random_crop_new(10, 3, 2, 0)));
-  EXPECT_ERR(NB_ERR_SHAPE, "random_crop: a 10 x 3 crop does not fit [2, 5, 6] images padded by 2");
-  nb_clear_error();
-  cr_assert_null(nb_random_crop_new(0, 3, 0, 0));
-  EXPECT_ERR(NB_ERR_ARG, "random_crop");
+  nbt_expect_fail(nb_transformed_new(ds, nb_random_crop_new(10, 3, 2, 0)), NB_ERR_SHAPE,
+                  "random_crop: a 10 x 3 crop does not fit [2, 5, 6] images padded by 2");
+  nbt_expect_fail(nb_random_crop_new(0, 3, 0, 0), NB_ERR_ARG, "random_crop");
   cr_assert_null(nb_random_crop_new(3, 3, -1, 0));
   nb_dataset_free(ds);
 }
@@ -386,9 +365,8 @@ Test(transforms, random_hflip) {
     if (k == 2) cr_assert_eq(flips, n);
     nb_dataset_free(s);
   }
-  nb_clear_error();
-  cr_assert_null(nb_random_hflip_new(1.5, 0));
-  EXPECT_ERR(NB_ERR_ARG, "random_hflip: probability 1.5 not in [0, 1]");
+  nbt_expect_fail(nb_random_hflip_new(1.5, 0), NB_ERR_ARG,
+                  "random_hflip: probability 1.5 not in [0, 1]");
   cr_assert_null(nb_random_hflip_new(NAN, 0));
   nb_dataset_free(ds);
 }
@@ -495,9 +473,8 @@ Test(transforms, one_hot_target) {
   /* a class index beyond num_classes fails at get time */
   s = nb_transformed_new(ds, nb_one_hot_target_new(2));
   nb_clear_error();
-  cr_assert_eq(nb_dataset_get(s, 177, &f, &y), NB_ERR_INDEX);
-  EXPECT_ERR(NB_ERR_INDEX, "sample 177",
-             "one_hot_target: class index 2 out of range for 2 classes");
+  nbt_expect_status(nb_dataset_get(s, 177, &f, &y), NB_ERR_INDEX, "sample 177",
+                    "one_hot_target: class index 2 out of range for 2 classes");
   nb_dataset_free(s);
   nb_dataset_free(ds);
   /* no target, or a target that is not a class index */
@@ -505,13 +482,11 @@ Test(transforms, one_hot_target) {
   nb_dataset *nt2 = nb_transformed_new(nt, nb_one_hot_target_new(3));
   nb_tensor *x = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 2));
   nb_dataset *noy = nb_tensor_dataset_new(x, NULL);
-  nb_clear_error();
-  cr_assert_null(nb_transformed_new(noy, nb_one_hot_target_new(3)));
-  EXPECT_ERR(NB_ERR_ARG, "one_hot_target: the dataset has no target");
+  nbt_expect_fail(nb_transformed_new(noy, nb_one_hot_target_new(3)), NB_ERR_ARG,
+                  "one_hot_target: the dataset has no target");
   nb_dataset *fy = nb_tensor_dataset_new(x, x);
-  nb_clear_error();
-  cr_assert_null(nb_transformed_new(fy, nb_one_hot_target_new(3)));
-  EXPECT_ERR(NB_ERR_DTYPE, "one_hot_target: target float32 [2]");
+  nbt_expect_fail(nb_transformed_new(fy, nb_one_hot_target_new(3)), NB_ERR_DTYPE,
+                  "one_hot_target: target float32 [2]");
   cr_assert_null(nb_one_hot_target_new(0));
   nb_free(x);
   nb_dataset_free(nt2);
@@ -549,17 +524,12 @@ Test(transforms, compose_chains_specs_and_stats) {
   nb_dataset_free(parts[1]);
   nb_dataset_free(all);
   /* errors: nothing to compose, a NULL part (the others are released) */
-  nb_clear_error();
-  cr_assert_null(nb_compose(NULL, 0));
-  EXPECT_ERR(NB_ERR_ARG, "compose");
+  nbt_expect_fail(nb_compose(NULL, 0), NB_ERR_ARG, "compose");
   nb_transform *some[] = {nb_one_hot_target_new(2), NULL};
-  nb_clear_error();
-  cr_assert_null(nb_compose(some, 2));
-  EXPECT_ERR(NB_ERR_NULL, "compose");
+  nbt_expect_fail(nb_compose(some, 2), NB_ERR_NULL, "compose");
   /* a NULL dataset or transform: the transform is released all the same */
-  nb_clear_error();
-  cr_assert_null(nb_transformed_new(NULL, nb_one_hot_target_new(2)));
-  EXPECT_ERR(NB_ERR_NULL, "transformed_new");
+  nbt_expect_fail(nb_transformed_new(NULL, nb_one_hot_target_new(2)), NB_ERR_NULL,
+                  "transformed_new");
   nb_transform_free(NULL);
   cr_assert_null(nb_transform_stat(NULL, "mean"));
 }

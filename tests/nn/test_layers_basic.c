@@ -277,47 +277,35 @@ Test(nn_basic, descriptions) {
   }
 }
 
-static void expect_null(nb_tensor *t, nb_status status, const char *needle) {
-  cr_assert_null(t, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
-static void expect_no_module(nb_module *m, nb_status status, const char *needle) {
-  cr_assert_null(m, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
 Test(nn_basic, errors) {
-  expect_no_module(nb_linear_new(-1, 3, NULL), NB_ERR_ARG, "linear_new");
-  expect_no_module(nb_linear_new(2, 3, &(nb_layer_opts){.dtype = NB_DTYPE_INT64}), NB_ERR_DTYPE,
-                   "int64");
-  expect_no_module(nb_bilinear_new(2, -3, 3, NULL), NB_ERR_ARG, "bilinear_new");
-  expect_no_module(nb_embedding_new(4, 2, &(nb_layer_opts){.dtype = NB_DTYPE_BOOL}), NB_ERR_DTYPE,
-                   "embedding_new");
-  expect_no_module(nb_dropout_new(1.5), NB_ERR_ARG, "dropout_new");
-  expect_no_module(nb_unflatten_new(0, 2, (int64_t[]){-1, -1}), NB_ERR_ARG, "-1 once");
-  expect_no_module(nb_unflatten_new(0, 0, NULL), NB_ERR_ARG, "unflatten_new");
-  expect_no_module(nb_softplus_new(0, 20), NB_ERR_ARG, "beta");
+  nbt_expect_null(nb_linear_new(-1, 3, NULL), NB_ERR_ARG, "linear_new");
+  nbt_expect_null(nb_linear_new(2, 3, &(nb_layer_opts){.dtype = NB_DTYPE_INT64}), NB_ERR_DTYPE,
+                  "int64");
+  nbt_expect_null(nb_bilinear_new(2, -3, 3, NULL), NB_ERR_ARG, "bilinear_new");
+  nbt_expect_null(nb_embedding_new(4, 2, &(nb_layer_opts){.dtype = NB_DTYPE_BOOL}), NB_ERR_DTYPE,
+                  "embedding_new");
+  nbt_expect_null(nb_dropout_new(1.5), NB_ERR_ARG, "dropout_new");
+  nbt_expect_null(nb_unflatten_new(0, 2, (int64_t[]){-1, -1}), NB_ERR_ARG, "-1 once");
+  nbt_expect_null(nb_unflatten_new(0, 0, NULL), NB_ERR_ARG, "unflatten_new");
+  nbt_expect_null(nb_softplus_new(0, 20), NB_ERR_ARG, "beta");
 
   nb_module *lin = nb_linear_new(5, 3, NULL), *bil = nb_bilinear_new(3, 4, 2, NULL);
   nb_module *emb = nb_embedding_new(10, 4, NULL), *unf = nb_unflatten_new(1, 2, (int64_t[]){4, 2});
   nb_scope_begin();
-  expect_null(nb_forward(lin, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4, 6))), NB_ERR_SHAPE,
-              "Linear(in_features=5, out_features=3): input [4, 6]");
-  expect_null(nb_forward(lin, nb_zeros(NB_DTYPE_FLOAT32, NB_SCALAR_SHAPE)), NB_ERR_SHAPE, "[]");
+  nbt_expect_null(nb_forward(lin, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4, 6))), NB_ERR_SHAPE,
+                  "Linear(in_features=5, out_features=3): input [4, 6]");
+  nbt_expect_null(nb_forward(lin, nb_zeros(NB_DTYPE_FLOAT32, NB_SCALAR_SHAPE)), NB_ERR_SHAPE, "[]");
   nb_tensor *a = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(5, 3)),
             *b = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4, 4));
-  expect_null(nb_forward_n(bil, (nb_tensor *[]){a, b}, 2), NB_ERR_SHAPE, "[5, 3] and [4, 4]");
-  expect_null(nb_forward(bil, a), NB_ERR_ARG, "Bilinear: expected 2 inputs, got 1");
-  expect_null(nb_forward(emb, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(3))), NB_ERR_DTYPE, "int64");
+  nbt_expect_null(nb_forward_n(bil, (nb_tensor *[]){a, b}, 2), NB_ERR_SHAPE, "[5, 3] and [4, 4]");
+  nbt_expect_null(nb_forward(bil, a), NB_ERR_ARG, "Bilinear: expected 2 inputs, got 1");
+  nbt_expect_null(nb_forward(emb, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(3))), NB_ERR_DTYPE, "int64");
   nb_tensor *bad = nb_from_data(NB_DTYPE_INT64, (int64_t[]){1, 10}, NB_SHAPE(2));
-  expect_null(nb_forward(emb, bad), NB_ERR_INDEX, "10");
-  expect_null(nb_forward(unf, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 6))), NB_ERR_SHAPE,
-              "Unflatten(dim=1, unflattened_size=[4, 2]): input [2, 6]");
-  expect_null(nb_forward(unf, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(8))), NB_ERR_SHAPE,
-              "out of range");
+  nbt_expect_null(nb_forward(emb, bad), NB_ERR_INDEX, "10");
+  nbt_expect_null(nb_forward(unf, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 6))), NB_ERR_SHAPE,
+                  "Unflatten(dim=1, unflattened_size=[4, 2]): input [2, 6]");
+  nbt_expect_null(nb_forward(unf, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(8))), NB_ERR_SHAPE,
+                  "out of range");
   nb_scope_end();
   nb_module_free(unf);
   nb_module_free(emb);

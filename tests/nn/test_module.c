@@ -104,13 +104,6 @@ static void assert_names(nb_named_tensors list, const char *const *names, int n,
 #define NAMES(list, arr, what)                                                                     \
   assert_names((list), (arr), (int)(sizeof(arr) / sizeof(arr[0])), (what))
 
-static void expect_error(nb_status got, nb_status want, const char *needle) {
-  cr_assert_eq(got, want, "status %s, expected %s (%s)", nb_status_str(got), nb_status_str(want),
-               nb_errmsg());
-  cr_assert_eq(nb_last_status(), want);
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
 Test(nn_module, pytorch_names_and_order) {
   nb_module *m = net_new();
   NAMES(nb_module_parameters(m), expected_params, "parameters");
@@ -140,15 +133,13 @@ Test(nn_module, lookup_by_dotted_name) {
   const char *name = NULL;
   cr_assert_str_eq(nb_module_type(nb_module_child_at(m, 1, &name)), "Block");
   cr_assert_str_eq(name, "block");
-  cr_assert_null(nb_module_child_at(m, 3, NULL));
-  expect_error(nb_last_status(), NB_ERR_INDEX, "child_at");
+  nbt_expect_null(nb_module_child_at(m, 3, NULL), NB_ERR_INDEX, "child_at");
 
-  cr_assert_null(nb_module_get_parameter(m, "block.fc3.bias"));
-  expect_error(nb_last_status(), NB_ERR_ARG, "block.fc3.bias");
+  nbt_expect_null(nb_module_get_parameter(m, "block.fc3.bias"), NB_ERR_ARG, "block.fc3.bias");
   cr_assert_null(nb_module_get_parameter(m, "block.running")); /* a buffer, not a parameter */
   cr_assert_null(nb_module_get_buffer(m, "block.scale"));
-  cr_assert_null(nb_module_get_child(m, "block.fc1.weight"));
-  expect_error(nb_last_status(), NB_ERR_ARG, "no child named \"block.fc1.weight\"");
+  nbt_expect_null(nb_module_get_child(m, "block.fc1.weight"), NB_ERR_ARG,
+                  "no child named \"block.fc1.weight\"");
   cr_assert_null(nb_module_get_child(m, "nothing"));
   nb_module_free(m);
 }
@@ -157,33 +148,28 @@ Test(nn_module, bad_and_duplicate_names_rejected) {
   nb_module *m = net_new();
   nb_module *block = nb_module_get_child(m, "block");
   /* Each failure releases what it was given: the leak check proves it. */
-  cr_assert_null(nb_module_add_parameter(block, "scale", nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(3))));
-  expect_error(nb_last_status(), NB_ERR_ARG, "already has a parameter named \"scale\"");
-  cr_assert_null(nb_module_add_buffer(block, "fc1", nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(3))));
-  expect_error(nb_last_status(), NB_ERR_ARG, "already has a child named \"fc1\"");
-  cr_assert_null(nb_module_add_child(block, "running", nb_relu_new()));
-  expect_error(nb_last_status(), NB_ERR_ARG, "already has a buffer named \"running\"");
-  cr_assert_null(nb_module_add_parameter(block, "a.b", nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(1))));
-  expect_error(nb_last_status(), NB_ERR_ARG, "must not contain '.'");
-  cr_assert_null(nb_module_add_child(block, "", nb_relu_new()));
-  expect_error(nb_last_status(), NB_ERR_ARG, "must not be empty");
-  cr_assert_null(nb_module_add_parameter(block, "idx", nb_zeros(NB_DTYPE_INT64, NB_SHAPE(2))));
-  expect_error(nb_last_status(), NB_ERR_DTYPE, "must be floating");
+  nbt_expect_null(nb_module_add_parameter(block, "scale", nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(3))),
+                  NB_ERR_ARG, "already has a parameter named \"scale\"");
+  nbt_expect_null(nb_module_add_buffer(block, "fc1", nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(3))),
+                  NB_ERR_ARG, "already has a child named \"fc1\"");
+  nbt_expect_null(nb_module_add_child(block, "running", nb_relu_new()), NB_ERR_ARG,
+                  "already has a buffer named \"running\"");
+  nbt_expect_null(nb_module_add_parameter(block, "a.b", nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(1))),
+                  NB_ERR_ARG, "must not contain '.'");
+  nbt_expect_null(nb_module_add_child(block, "", nb_relu_new()), NB_ERR_ARG, "must not be empty");
+  nbt_expect_null(nb_module_add_parameter(block, "idx", nb_zeros(NB_DTYPE_INT64, NB_SHAPE(2))),
+                  NB_ERR_DTYPE, "must be floating");
   /* A NULL tensor (an earlier failure) keeps the earlier error. */
   nb_set_error(NB_ERR_SHAPE, "earlier failure");
-  cr_assert_null(nb_module_add_parameter(block, "w", NULL));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "earlier failure");
-  cr_assert_null(nb_module_add_child(NULL, "x", nb_relu_new()));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "earlier failure");
+  nbt_expect_null(nb_module_add_parameter(block, "w", NULL), NB_ERR_SHAPE, "earlier failure");
+  nbt_expect_null(nb_module_add_child(NULL, "x", nb_relu_new()), NB_ERR_SHAPE, "earlier failure");
   nb_clear_error();
 
   /* A module that already has a parent, or an ancestor, is refused and left
    * where it is. */
   nb_module *fc1 = nb_module_get_child(m, "block.fc1");
-  cr_assert_null(nb_module_add_child(m, "again", fc1));
-  expect_error(nb_last_status(), NB_ERR_ARG, "already a child of a Block");
-  cr_assert_null(nb_module_add_child(block, "loop", m));
-  expect_error(nb_last_status(), NB_ERR_ARG, "cycle");
+  nbt_expect_null(nb_module_add_child(m, "again", fc1), NB_ERR_ARG, "already a child of a Block");
+  nbt_expect_null(nb_module_add_child(block, "loop", m), NB_ERR_ARG, "cycle");
   cr_assert_eq(nb_module_get_child(m, "block.fc1"), fc1);
   NAMES(nb_module_state(m), expected_state, "state after failures");
   nb_module_free(m);
@@ -221,9 +207,9 @@ Test(nn_module, set_tensor_replaces_keeping_the_callers_reference) {
   nb_tensor *r = nb_full(NB_DTYPE_FLOAT32, NB_SHAPE(3), 2.0);
   cr_assert_eq(nb_module_set_tensor(m, "block.running", r), NB_OK);
   cr_assert_float_eq(nb_get(nb_module_get_buffer(m, "block.running"), (int64_t[]){1}), 2.0, 1e-12);
-  expect_error(nb_module_set_tensor(m, "block.nothing", w), NB_ERR_ARG, "block.nothing");
+  nbt_expect_status(nb_module_set_tensor(m, "block.nothing", w), NB_ERR_ARG, "block.nothing");
   nb_tensor *i = nb_zeros(NB_DTYPE_INT64, NB_SHAPE(3));
-  expect_error(nb_module_set_tensor(m, "block.scale", i), NB_ERR_DTYPE, "floating");
+  nbt_expect_status(nb_module_set_tensor(m, "block.scale", i), NB_ERR_DTYPE, "floating");
   nb_free(i);
   nb_free(r);
   nb_free(w); /* still the caller's */
@@ -335,14 +321,14 @@ Test(nn_module, sequential) {
                              nb_module_get_parameter(seq, "2.bias"));
   nbt_assert_close(y, ref, 1e-6, 1e-6, "sequential forward");
   /* Errors inside name the child. */
-  cr_assert_null(nb_forward(seq, nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(3, 7), NULL)));
-  expect_error(nb_last_status(), NB_ERR_SHAPE, "Sequential[0] (Linear)");
+  nbt_expect_null(nb_forward(seq, nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(3, 7), NULL)), NB_ERR_SHAPE,
+                  "Sequential[0] (Linear)");
   nb_scope_end();
 
   cr_assert_eq(nb_sequential_append(seq, nb_relu_new()), NB_OK);
   cr_assert_str_eq(nb_module_type(nb_module_get_child(seq, "3")), "ReLU");
   nb_module *list = nb_module_list_new();
-  expect_error(nb_sequential_append(list, nb_relu_new()), NB_ERR_ARG, "expected a Sequential");
+  nbt_expect_status(nb_sequential_append(list, nb_relu_new()), NB_ERR_ARG, "expected a Sequential");
   nb_module_free(list);
 
   /* An empty Sequential is the identity; a NULL module frees the others. */
@@ -354,8 +340,8 @@ Test(nn_module, sequential) {
   nbt_assert_close(y2, x2, 0, 0, "empty sequential");
   nb_scope_end();
   nb_set_error(NB_ERR_ARG, "constructor failed");
-  cr_assert_null(nb_sequential_new((nb_module *[]){nb_relu_new(), NULL}, 2));
-  expect_error(nb_last_status(), NB_ERR_ARG, "constructor failed");
+  nbt_expect_null(nb_sequential_new((nb_module *[]){nb_relu_new(), NULL}, 2), NB_ERR_ARG,
+                  "constructor failed");
   nb_module_free(empty);
   nb_module_free(seq);
 }
@@ -366,12 +352,11 @@ Test(nn_module, module_list_and_dict) {
     cr_assert_eq(nb_module_list_append(list, nb_linear_new(2, i + 1, NULL)), NB_OK);
   cr_assert_eq(nb_size(nb_module_get_parameter(nb_module_list_at(list, -1), "weight"), 0), 3);
   cr_assert_eq(nb_module_list_at(list, 0), nb_module_get_child(list, "0"));
-  cr_assert_null(nb_module_list_at(list, 3));
-  expect_error(nb_last_status(), NB_ERR_INDEX, "out of range");
+  nbt_expect_null(nb_module_list_at(list, 3), NB_ERR_INDEX, "out of range");
   cr_assert_null(nb_module_list_at(list, -4));
   nb_scope_begin();
-  cr_assert_null(nb_forward(list, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2))));
-  expect_error(nb_last_status(), NB_ERR_ARG, "ModuleList has no forward");
+  nbt_expect_null(nb_forward(list, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2))), NB_ERR_ARG,
+                  "ModuleList has no forward");
   nb_scope_end();
 
   cr_assert_eq(nb_module_dict_set(dict, "b", nb_linear_new(2, 2, NULL)), NB_OK);
@@ -385,10 +370,10 @@ Test(nn_module, module_list_and_dict) {
   const char *first;
   nb_module_child_at(dict, 0, &first);
   cr_assert_str_eq(first, "b");
-  cr_assert_null(nb_module_dict_get(dict, "c"));
-  expect_error(nb_last_status(), NB_ERR_ARG, "\"c\"");
-  expect_error(nb_module_dict_set(dict, "x.y", nb_relu_new()), NB_ERR_ARG, "'.'");
-  expect_error(nb_module_dict_set(list, "k", nb_relu_new()), NB_ERR_ARG, "expected a ModuleDict");
+  nbt_expect_null(nb_module_dict_get(dict, "c"), NB_ERR_ARG, "\"c\"");
+  nbt_expect_status(nb_module_dict_set(dict, "x.y", nb_relu_new()), NB_ERR_ARG, "'.'");
+  nbt_expect_status(nb_module_dict_set(list, "k", nb_relu_new()), NB_ERR_ARG,
+                    "expected a ModuleDict");
 
   cr_assert_not_null(nb_module_add_child(list, "dict", dict));
   cr_assert_eq(nb_module_num_params(list), 18 + 15);
@@ -400,21 +385,15 @@ Test(nn_module, forward_errors) {
   nb_module *relu = nb_relu_new();
   nb_scope_begin();
   nb_tensor *x = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(2));
-  cr_assert_null(nb_forward_n(relu, (nb_tensor *[]){x, x}, 2));
-  expect_error(nb_last_status(), NB_ERR_ARG, "ReLU: expected 1 input, got 2");
-  cr_assert_null(nb_forward_n(relu, NULL, 0));
-  expect_error(nb_last_status(), NB_ERR_ARG, "at least one input");
+  nbt_expect_null(nb_forward_n(relu, (nb_tensor *[]){x, x}, 2), NB_ERR_ARG,
+                  "ReLU: expected 1 input, got 2");
+  nbt_expect_null(nb_forward_n(relu, NULL, 0), NB_ERR_ARG, "at least one input");
   nb_set_error(NB_ERR_DTYPE, "first error");
   cr_assert_null(nb_forward(relu, NULL));
-  cr_assert_null(nb_forward(NULL, x));
-  expect_error(nb_last_status(), NB_ERR_DTYPE, "first error");
-  nb_clear_error();
-  cr_assert_null(nb_forward(NULL, x));
-  expect_error(nb_last_status(), NB_ERR_NULL, "forward");
-  cr_assert_null(nb_module_new(NULL, 64));
-  expect_error(nb_last_status(), NB_ERR_ARG, "type_name");
-  cr_assert_null(nb_module_new(&net_ops, 4));
-  expect_error(nb_last_status(), NB_ERR_ARG, "smaller than nb_module");
+  nbt_expect_null(nb_forward(NULL, x), NB_ERR_DTYPE, "first error");
+  nbt_expect_fail(nb_forward(NULL, x), NB_ERR_NULL, "forward");
+  nbt_expect_null(nb_module_new(NULL, 64), NB_ERR_ARG, "type_name");
+  nbt_expect_null(nb_module_new(&net_ops, 4), NB_ERR_ARG, "smaller than nb_module");
   nb_scope_end();
   cr_assert_null(nb_module_type(NULL));
   cr_assert_eq(nb_module_num_children(NULL), 0);

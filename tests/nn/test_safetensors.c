@@ -22,60 +22,7 @@
 
 /* ---- a scratch directory per test ------------------------------------------------ */
 
-static char dir[64];
-
-static void rm_rf(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char sub[512];
-      snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-      rm_rf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/nb_safetensors_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-  nbt_leak_setup();
-}
-
-static void teardown(void) {
-  chmod(dir, 0700);
-  rm_rf(dir);
-  nbt_leak_teardown();
-}
-
-TestSuite(safetensors, .init = setup, .fini = teardown);
-
-/* dir/name in one of four rotating buffers. */
-static const char *in_dir(const char *name) {
-  static char bufs[4][512];
-  static int next;
-  char *b = bufs[next++ % 4];
-  snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-  return b;
-}
-
-static unsigned char *read_all(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *buf = malloc((size_t)n + 1);
-  cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *size = (size_t)n;
-  return buf;
-}
+TestSuite(safetensors, .init = nbt_scratch_setup, .fini = nbt_scratch_teardown);
 
 static void write_bytes(const char *path, const void *data, size_t n) {
   unlink(path); /* truncating in place makes ext4 flush on close: slow in loops */
@@ -101,7 +48,7 @@ static void write_header(const char *path, const char *header, size_t data) {
 
 /* Files in the scratch directory (to see that no temporary is left). */
 static int dir_entries(void) {
-  DIR *d = opendir(dir);
+  DIR *d = opendir(nbt_scratch_dir());
   int n = 0;
   for (struct dirent *e; (e = readdir(d)) != NULL;)
     n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
@@ -111,7 +58,7 @@ static int dir_entries(void) {
 
 static bool same_file(const char *path, const unsigned char *data, size_t size) {
   size_t n;
-  unsigned char *now = read_all(path, &n);
+  unsigned char *now = nbt_read_file(path, &n);
   bool same = n == size && memcmp(now, data, n) == 0;
   free(now);
   return same;
@@ -177,7 +124,7 @@ static void assert_load_fails(const char *path, nb_status want, nb_status alt, c
 Test(safetensors, round_trip_every_dtype_0d_and_empty) {
   nb_tensor *t[NDTYPES];
   load_dtype_tensors(t);
-  const char *path = in_dir("all.safetensors");
+  const char *path = nbt_scratch_path("all.safetensors");
   nbt_assert_ok(nb_safetensors_save(path, list_of(NDTYPES, dtype_names, t)), "save");
   nb_named_tensors back;
   nbt_assert_ok(nb_safetensors_load(path, &back), "load");
@@ -198,11 +145,11 @@ Test(safetensors, round_trip_every_dtype_0d_and_empty) {
 Test(safetensors, byte_identical_to_the_torch_side_writer) {
   nb_tensor *t[NDTYPES];
   load_dtype_tensors(t);
-  const char *mine = in_dir("nabla.safetensors");
+  const char *mine = nbt_scratch_path("nabla.safetensors");
   nbt_assert_ok(nb_safetensors_save(mine, list_of(NDTYPES, dtype_names, t)), "save");
   size_t na, nb;
-  unsigned char *a = read_all(mine, &na);
-  unsigned char *b = read_all(NB_TEST_FIXTURES "/torch_dtypes.safetensors", &nb);
+  unsigned char *a = nbt_read_file(mine, &na);
+  unsigned char *b = nbt_read_file(NB_TEST_FIXTURES "/torch_dtypes.safetensors", &nb);
   cr_assert_eq(na, nb, "sizes: nabla %zu, torch side %zu", na, nb);
   for (size_t i = 0; i < na; i++)
     cr_assert_eq(a[i], b[i], "first difference at byte %zu: nabla '%c', torch side '%c'", i, a[i],
@@ -240,7 +187,7 @@ Test(safetensors, non_contiguous_inputs_are_written_row_major) {
                          nbk_expand(row1, NB_SHAPE(3, 6))};
   const char *names[3] = {"transposed", "stepped", "expanded"};
   for (int i = 0; i < 3; i++) cr_assert(!nb_is_contiguous(views[i]), "%s", names[i]);
-  const char *path = in_dir("views.safetensors");
+  const char *path = nbt_scratch_path("views.safetensors");
   nbt_assert_ok(nb_safetensors_save(path, list_of(3, names, views)), "save");
   nb_named_tensors back;
   nbt_assert_ok(nb_safetensors_load(path, &back), "load");
@@ -261,21 +208,21 @@ Test(safetensors, non_contiguous_inputs_are_written_row_major) {
 }
 
 Test(safetensors, empty_list_round_trips) {
-  const char *path = in_dir("empty.safetensors");
+  const char *path = nbt_scratch_path("empty.safetensors");
   nbt_assert_ok(nb_safetensors_save(path, (nb_named_tensors){0}), "save");
   nb_named_tensors back = {.n = 5};
   nbt_assert_ok(nb_safetensors_load(path, &back), "load");
   cr_assert_eq(back.n, 0);
   nb_named_tensors_free(&back);
   size_t n;
-  unsigned char *raw = read_all(path, &n);
+  unsigned char *raw = nbt_read_file(path, &n);
   cr_assert_eq(n, 8 + 32, "just the padded metadata header (%zu bytes)", n);
   free(raw);
 }
 
 Test(safetensors, header_order_is_kept_when_offsets_differ) {
   /* Data of "b" first: the list follows the header, values the offsets. */
-  const char *path = in_dir("order.safetensors");
+  const char *path = nbt_scratch_path("order.safetensors");
   const char header[] = "{\"b\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
                         "\"a\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[8,16]}}";
   unsigned char buf[8 + sizeof header - 1 + 16] = {0};
@@ -296,7 +243,7 @@ Test(safetensors, header_order_is_kept_when_offsets_differ) {
 }
 
 Test(safetensors, loaded_tensors_outlive_an_open_scope) {
-  const char *path = in_dir("scoped.safetensors");
+  const char *path = nbt_scratch_path("scoped.safetensors");
   nb_tensor *x = nb_full(NB_DTYPE_FLOAT32, NB_SHAPE(2, 2), 1.5);
   const char *name = "x";
   nbt_assert_ok(nb_safetensors_save(path, list_of(1, &name, &x)), "save");
@@ -310,7 +257,7 @@ Test(safetensors, loaded_tensors_outlive_an_open_scope) {
 }
 
 Test(safetensors, names_keep_utf8_and_reject_invalid) {
-  const char *path = in_dir("names.safetensors");
+  const char *path = nbt_scratch_path("names.safetensors");
   nb_tensor *x = nb_scalar(NB_DTYPE_FLOAT64, 2);
   const char *names[2] = {"caf\xc3\xa9.poids", "layers.10.attn.q_proj.weight"};
   nb_tensor *ts[2] = {x, x}; /* one tensor under two names is fine */
@@ -322,7 +269,8 @@ Test(safetensors, names_keep_utf8_and_reject_invalid) {
   cr_assert_neq(got.tensors[0], got.tensors[1], "separate copies on load");
   nb_named_tensors_free(&got);
   const char *bad = "bad\xff";
-  cr_assert_eq(nb_safetensors_save(in_dir("bad.safetensors"), list_of(1, &bad, &x)), NB_ERR_ARG);
+  cr_assert_eq(nb_safetensors_save(nbt_scratch_path("bad.safetensors"), list_of(1, &bad, &x)),
+               NB_ERR_ARG);
   cr_assert(strstr(nb_errmsg(), "UTF-8"), "%s", nb_errmsg());
   nb_free(x);
 }
@@ -332,11 +280,12 @@ Test(safetensors, names_keep_utf8_and_reject_invalid) {
 Test(safetensors, truncated_at_every_byte_is_a_clean_error) {
   nb_tensor *t[NDTYPES];
   load_dtype_tensors(t);
-  const char *full = in_dir("full.safetensors"), *cut = in_dir("cut.safetensors");
+  const char *full = nbt_scratch_path("full.safetensors"),
+             *cut = nbt_scratch_path("cut.safetensors");
   nbt_assert_ok(nb_safetensors_save(full, list_of(NDTYPES, dtype_names, t)), "save");
   free_all(t, NDTYPES);
   size_t n;
-  unsigned char *raw = read_all(full, &n);
+  unsigned char *raw = nbt_read_file(full, &n);
   for (size_t k = 0; k < n; k++) {
     write_bytes(cut, raw, k);
     char what[64];
@@ -356,11 +305,12 @@ Test(safetensors, truncated_at_every_byte_is_a_clean_error) {
 Test(safetensors, byte_flips_never_crash) {
   nb_tensor *t[NDTYPES];
   load_dtype_tensors(t);
-  const char *full = in_dir("full.safetensors"), *bad = in_dir("flipped.safetensors");
+  const char *full = nbt_scratch_path("full.safetensors"),
+             *bad = nbt_scratch_path("flipped.safetensors");
   nbt_assert_ok(nb_safetensors_save(full, list_of(NDTYPES, dtype_names, t)), "save");
   free_all(t, NDTYPES);
   size_t n;
-  unsigned char *raw = read_all(full, &n);
+  unsigned char *raw = nbt_read_file(full, &n);
   uint64_t hlen = 0;
   for (int i = 7; i >= 0; i--) hlen = hlen << 8 | raw[i];
   const unsigned char values[] = {0, '"', '}', ']', '9', '-', ',', 0xff};
@@ -456,7 +406,7 @@ static const corrupt_case corrupt_cases[] = {
 };
 
 Test(safetensors, corrupt_headers_are_clear_errors) {
-  const char *path = in_dir("corrupt.safetensors");
+  const char *path = nbt_scratch_path("corrupt.safetensors");
   for (size_t i = 0; i < sizeof corrupt_cases / sizeof corrupt_cases[0]; i++) {
     const corrupt_case *c = &corrupt_cases[i];
     write_header(path, c->header, c->data);
@@ -477,7 +427,7 @@ Test(safetensors, corrupt_headers_are_clear_errors) {
 }
 
 Test(safetensors, header_length_lies_are_format_errors) {
-  const char *path = in_dir("length.safetensors");
+  const char *path = nbt_scratch_path("length.safetensors");
   const char *h = "{" ENTRY("a", "F32", "[1]", "[0,4]") "}";
   size_t hs = strlen(h);
   write_raw(path, UINT64_C(1) << 63, h, hs, 4);
@@ -505,7 +455,7 @@ Test(safetensors, header_length_lies_are_format_errors) {
 }
 
 Test(safetensors, bool_bytes_are_normalised) {
-  const char *path = in_dir("bool.safetensors");
+  const char *path = nbt_scratch_path("bool.safetensors");
   const char header[] = "{\"m\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[0,3]}}";
   unsigned char buf[8 + sizeof header - 1 + 3] = {sizeof header - 1};
   memcpy(buf + 8, header, sizeof header - 1);
@@ -519,12 +469,12 @@ Test(safetensors, bool_bytes_are_normalised) {
 }
 
 Test(safetensors, missing_and_non_regular_files_are_io_errors) {
-  assert_load_fails(in_dir("absent.safetensors"), NB_ERR_IO, NB_ERR_IO, "cannot open",
+  assert_load_fails(nbt_scratch_path("absent.safetensors"), NB_ERR_IO, NB_ERR_IO, "cannot open",
                     "missing file");
-  assert_load_fails(dir, NB_ERR_IO, NB_ERR_IO, "not a regular file", "a directory");
+  assert_load_fails(nbt_scratch_dir(), NB_ERR_IO, NB_ERR_IO, "not a regular file", "a directory");
   nb_named_tensors got;
   cr_assert_eq(nb_safetensors_load(NULL, &got), NB_ERR_ARG);
-  cr_assert_eq(nb_safetensors_load(dir, NULL), NB_ERR_ARG);
+  cr_assert_eq(nb_safetensors_load(nbt_scratch_dir(), NULL), NB_ERR_ARG);
 }
 
 /* ---- atomic writes -------------------------------------------------------------------- */
@@ -535,11 +485,11 @@ static unsigned char *make_old_file(const char *path, size_t *size) {
   const char *name = "old";
   nbt_assert_ok(nb_safetensors_save(path, list_of(1, &name, &x)), "old file");
   nb_free(x);
-  return read_all(path, size);
+  return nbt_read_file(path, size);
 }
 
 Test(safetensors, bad_arguments_leave_the_old_file) {
-  const char *path = in_dir("keep.safetensors");
+  const char *path = nbt_scratch_path("keep.safetensors");
   size_t n;
   unsigned char *old = make_old_file(path, &n);
   nb_tensor *x = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(3));
@@ -577,7 +527,7 @@ Test(safetensors, bad_arguments_leave_the_old_file) {
 }
 
 Test(safetensors, a_write_failing_midway_keeps_the_old_file) {
-  const char *path = in_dir("model.safetensors");
+  const char *path = nbt_scratch_path("model.safetensors");
   size_t n;
   unsigned char *old = make_old_file(path, &n);
   /* Like a full disk: writes past 4 KiB fail with EFBIG (SIGXFSZ ignored). */
@@ -606,7 +556,7 @@ Test(safetensors, a_write_failing_midway_keeps_the_old_file) {
 Test(safetensors, a_rename_that_fails_keeps_the_destination) {
   /* The destination is a non-empty directory: the temporary is written, the
    * rename fails, and both the directory and its file are untouched. */
-  const char *target = in_dir("taken.safetensors");
+  const char *target = nbt_scratch_path("taken.safetensors");
   cr_assert_eq(mkdir(target, 0700), 0);
   char inner[600];
   snprintf(inner, sizeof inner, "%s/keep", target);
@@ -618,32 +568,33 @@ Test(safetensors, a_rename_that_fails_keeps_the_destination) {
   cr_assert(same_file(inner, (const unsigned char *)"precious", 8));
   cr_assert_eq(dir_entries(), 1, "the temporary file is removed");
   /* A directory that does not exist: nothing can be created. */
-  cr_assert_eq(nb_safetensors_save(in_dir("no/such/dir.safetensors"), list_of(1, &name, &x)),
-               NB_ERR_IO);
+  cr_assert_eq(
+      nb_safetensors_save(nbt_scratch_path("no/such/dir.safetensors"), list_of(1, &name, &x)),
+      NB_ERR_IO);
   cr_assert(strstr(nb_errmsg(), "cannot create a temporary file"), "%s", nb_errmsg());
   nb_free(x);
 }
 
 Test(safetensors, a_read_only_directory_keeps_the_old_file) {
   if (geteuid() == 0) {
-    rm_rf(dir); /* a skipped test does not run .fini */
+    nbt_scratch_remove(); /* a skipped test does not run .fini */
     cr_skip_test("root ignores directory permissions");
   }
-  const char *path = in_dir("ro.safetensors");
+  const char *path = nbt_scratch_path("ro.safetensors");
   size_t n;
   unsigned char *old = make_old_file(path, &n);
-  cr_assert_eq(chmod(dir, 0500), 0);
+  cr_assert_eq(chmod(nbt_scratch_dir(), 0500), 0);
   nb_tensor *x = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(2));
   const char *name = "x";
   cr_assert_eq(nb_safetensors_save(path, list_of(1, &name, &x)), NB_ERR_IO);
-  chmod(dir, 0700);
+  chmod(nbt_scratch_dir(), 0700);
   cr_assert(same_file(path, old, n));
   nb_free(x);
   free(old);
 }
 
 Test(safetensors, overwriting_replaces_the_file_and_leaves_no_temporaries) {
-  const char *path = in_dir("replace.safetensors");
+  const char *path = nbt_scratch_path("replace.safetensors");
   size_t n;
   free(make_old_file(path, &n));
   /* A stale temporary of this process (left by a crash) is not in the way. */

@@ -20,48 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[64];
-
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/nb_state_dict_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-  nbt_leak_setup();
-}
-
-static void teardown(void) {
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlink(path);
-  }
-  if (d) closedir(d);
-  rmdir(dir);
-  nbt_leak_teardown();
-}
-
-TestSuite(state_dict, .init = setup, .fini = teardown);
-
-static const char *in_dir(const char *name) {
-  static char bufs[4][512];
-  static int next;
-  char *b = bufs[next++ % 4];
-  snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-  return b;
-}
-
-static unsigned char *read_all(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *buf = malloc((size_t)n + 1);
-  cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *size = (size_t)n;
-  return buf;
-}
+TestSuite(state_dict, .init = nbt_scratch_setup, .fini = nbt_scratch_teardown);
 
 /* Sequential(Linear(4, 8), ReLU, Linear(8, 3)): the interop model. */
 static nb_module *mlp(uint64_t seed) {
@@ -150,11 +109,11 @@ Test(state_dict, saves_the_same_bytes_as_pytorch) {
    * the PyTorch side wrote, byte for byte (names, order, dtypes, layout). */
   nb_module *m = mlp(5);
   nbt_assert_ok(nb_module_load(m, NB_TEST_FIXTURES "/torch_mlp.safetensors", true), "load");
-  const char *path = in_dir("mlp.safetensors");
+  const char *path = nbt_scratch_path("mlp.safetensors");
   nbt_assert_ok(nb_module_save(m, path), "save");
   size_t na, nb;
-  unsigned char *a = read_all(path, &na);
-  unsigned char *b = read_all(NB_TEST_FIXTURES "/torch_mlp.safetensors", &nb);
+  unsigned char *a = nbt_read_file(path, &na);
+  unsigned char *b = nbt_read_file(NB_TEST_FIXTURES "/torch_mlp.safetensors", &nb);
   cr_assert_eq(na, nb, "sizes %zu vs %zu", na, nb);
   cr_assert(memcmp(a, b, na) == 0, "nabla's file differs from PyTorch's");
   free(a);
@@ -170,8 +129,8 @@ Test(state_dict, writes_a_file_pytorch_loads) {
   nb_module *m = mlp(2024);
   const char *env = getenv("NB_INTEROP_DIR");
   char path[512], out_path[512];
-  snprintf(path, sizeof path, "%s/nabla_mlp.safetensors", env ? env : dir);
-  snprintf(out_path, sizeof out_path, "%s/nabla_mlp_out.txt", env ? env : dir);
+  snprintf(path, sizeof path, "%s/nabla_mlp.safetensors", env ? env : nbt_scratch_dir());
+  snprintf(out_path, sizeof out_path, "%s/nabla_mlp_out.txt", env ? env : nbt_scratch_dir());
   nbt_assert_ok(nb_module_save(m, path), "save");
   nb_tensor *y = run(m, x);
   FILE *out = fopen(out_path, "w");
@@ -206,7 +165,7 @@ Test(state_dict, round_trip_restores_outputs_bitwise) {
   nb_module *a = mlp(1), *b = mlp(2);
   nb_tensor *ya = run(a, x), *yb = run(b, x);
   cr_assert(!bitwise_equal(ya, yb), "differently seeded models differ before loading");
-  const char *path = in_dir("a.safetensors");
+  const char *path = nbt_scratch_path("a.safetensors");
   nbt_assert_ok(nb_module_save(a, path), "save");
   nb_tensor *w_before = nb_module_get_parameter(b, "0.weight");
   uint64_t version = nb_version(w_before);
@@ -243,7 +202,7 @@ static nb_module *stats_new(double fill) {
 Test(state_dict, buffers_of_every_dtype_round_trip) {
   nb_module *a = nb_sequential_new((nb_module *[]){stats_new(7), nb_linear_new(2, 2, NULL)}, 2);
   nb_module *b = nb_sequential_new((nb_module *[]){stats_new(0), nb_linear_new(2, 2, NULL)}, 2);
-  const char *path = in_dir("stats.safetensors");
+  const char *path = nbt_scratch_path("stats.safetensors");
   nbt_assert_ok(nb_module_save(a, path), "save");
   nb_named_tensors got;
   nbt_assert_ok(nb_safetensors_load(path, &got), "read back");
@@ -278,7 +237,7 @@ static void assert_mentions(const char *needle) {
 }
 
 Test(state_dict, strict_load_reports_every_problem_at_once) {
-  const char *path = in_dir("bad.safetensors");
+  const char *path = nbt_scratch_path("bad.safetensors");
   write_bad_mlp_file(path);
   nb_module *m = mlp(3);
   snapshot before = take(m);
@@ -296,7 +255,7 @@ Test(state_dict, strict_load_reports_every_problem_at_once) {
 }
 
 Test(state_dict, non_strict_ignores_keys_but_not_shapes_or_dtypes) {
-  const char *path = in_dir("bad.safetensors");
+  const char *path = nbt_scratch_path("bad.safetensors");
   write_bad_mlp_file(path);
   nb_module *m = mlp(3);
   snapshot before = take(m);
@@ -312,7 +271,7 @@ Test(state_dict, non_strict_ignores_keys_but_not_shapes_or_dtypes) {
 
 Test(state_dict, key_problems_fail_strict_and_pass_non_strict) {
   /* Everything but "0.bias", plus an unknown key. */
-  const char *path = in_dir("partial.safetensors");
+  const char *path = nbt_scratch_path("partial.safetensors");
   const char *names[4] = {"0.weight", "2.weight", "2.bias", "extra.w"};
   nb_tensor *t[4] = {nb_full(NB_DTYPE_FLOAT32, NB_SHAPE(8, 4), 0.5),
                      nb_full(NB_DTYPE_FLOAT32, NB_SHAPE(3, 8), 0.25),
@@ -335,7 +294,7 @@ Test(state_dict, key_problems_fail_strict_and_pass_non_strict) {
 }
 
 Test(state_dict, a_dtype_mismatch_alone_is_a_dtype_error) {
-  const char *path = in_dir("f64.safetensors");
+  const char *path = nbt_scratch_path("f64.safetensors");
   nb_module *m = mlp(3);
   nb_named_tensors s = nb_module_state(m);
   nb_tensor *t[4];
@@ -349,7 +308,7 @@ Test(state_dict, a_dtype_mismatch_alone_is_a_dtype_error) {
 Test(state_dict, long_problem_lists_are_cut_with_a_count) {
   nb_module *list = nb_module_list_new();
   for (int i = 0; i < 40; i++) nb_module_list_append(list, nb_linear_new(2, 2, NULL));
-  const char *path = in_dir("none.safetensors");
+  const char *path = nbt_scratch_path("none.safetensors");
   nbt_assert_ok(nb_safetensors_save(path, (nb_named_tensors){0}), "empty file");
   cr_assert_eq(nb_module_load(list, path, true), NB_ERR_ARG);
   assert_mentions("ModuleList (80 problems): missing key \"0.weight\"; missing key \"0.bias\"");
@@ -365,17 +324,17 @@ Test(state_dict, long_problem_lists_are_cut_with_a_count) {
 
 Test(state_dict, file_and_argument_errors) {
   nb_module *m = mlp(3);
-  cr_assert_eq(nb_module_load(m, in_dir("absent.safetensors"), true), NB_ERR_IO);
+  cr_assert_eq(nb_module_load(m, nbt_scratch_path("absent.safetensors"), true), NB_ERR_IO);
   assert_mentions("module_load: safetensors_load: ");
   assert_mentions("cannot open");
-  const char *path = in_dir("junk.safetensors");
+  const char *path = nbt_scratch_path("junk.safetensors");
   FILE *f = fopen(path, "wb");
   fputs("definitely not a safetensors file", f);
   fclose(f);
   cr_assert_eq(nb_module_load(m, path, true), NB_ERR_FORMAT);
   assert_mentions("module_load: safetensors_load: ");
   cr_assert_eq(nb_module_load(m, NULL, true), NB_ERR_ARG);
-  cr_assert_eq(nb_module_save(m, in_dir("no/such/dir.safetensors")), NB_ERR_IO);
+  cr_assert_eq(nb_module_save(m, nbt_scratch_path("no/such/dir.safetensors")), NB_ERR_IO);
   assert_mentions("module_save: safetensors_save: ");
   nb_clear_error();
   cr_assert_eq(nb_module_load(NULL, path, true), NB_ERR_NULL);
@@ -385,7 +344,7 @@ Test(state_dict, file_and_argument_errors) {
 
 Test(state_dict, a_module_without_state_saves_an_empty_file) {
   nb_module *relu = nb_relu_new();
-  const char *path = in_dir("relu.safetensors");
+  const char *path = nbt_scratch_path("relu.safetensors");
   nbt_assert_ok(nb_module_save(relu, path), "save");
   nbt_assert_ok(nb_module_load(relu, path, true), "load");
   nb_named_tensors got;

@@ -3,7 +3,10 @@
  * Owns: reading golden-value fixture files (tests/fixtures/<family>.txt,
  * written by tools/fixtures/gen.py from PyTorch; format in
  * tests/fixtures/README.md), comparing tensors with expected values, and leak
- * checks for Criterion suites. Implemented in tests/support/fixture.c.
+ * checks for Criterion suites (tests/support/fixture.c); expected errors
+ * (tests/support/expect.c); the autograd fixture-case harness and other
+ * per-op fixture conventions (tests/support/cases.c); scratch directories and
+ * whole-file reads (tests/support/scratch.c).
  *
  * Failures: every nbt_assert_* and every fixture accessor that cannot do its
  * job fails the current Criterion test (reported at the CALLER's file:line,
@@ -132,6 +135,92 @@ void nbt_case_check_at(const char *file, int line, const nbt_case *c, const char
 #define nbt_case_check(c, name, actual, rtol, atol)                                                \
   nbt_case_check_at(__FILE__, __LINE__, (c), (name), (actual), (rtol), (atol))
 
+/* Exactly n int values of param `name` into out (fails the test otherwise):
+ * nbt_case_param_ints_n(c, "kernel", o.kernel, 2). */
+void nbt_case_param_ints_n_at(const char *file, int line, const nbt_case *c, const char *name,
+                              int64_t *out, int n);
+#define nbt_case_param_ints_n(c, name, out, n)                                                     \
+  nbt_case_param_ints_n_at(__FILE__, __LINE__, (c), (name), (out), (n))
+
+/* The case's op by the naming convention "<op>__<variant>": its name up to the
+ * first "__" (all of it if none), truncated to fit size bytes; returns buf. */
+const char *nbt_case_op(const nbt_case *c, char *buf, size_t size);
+
+/* Load `family`, call fn on each of its cases in file order, free it; returns
+ * the number of cases (e.g. cr_assert_gt(nbt_fixture_sweep("pool", run_case), 80)). */
+int nbt_fixture_sweep_at(const char *file, int line, const char *family,
+                         void (*fn)(const nbt_case *c));
+#define nbt_fixture_sweep(family, fn) nbt_fixture_sweep_at(__FILE__, __LINE__, (family), (fn))
+
+/* The options of a pool2d case (tensor/pool.h): int pairs kernel, stride and
+ * padding and the flag ceil_mode; with max also dilation, else (avg) the flag
+ * exclude_pad and divisor (divisor_override). Fails the test if one is missing. */
+struct nb_pool2d_opts;
+void nbt_case_pool2d_opts_at(const char *file, int line, const nbt_case *c, bool max,
+                             struct nb_pool2d_opts *out);
+#define nbt_case_pool2d_opts(c, max, out)                                                          \
+  nbt_case_pool2d_opts_at(__FILE__, __LINE__, (c), (max), (out))
+
+/* ---- autograd fixture cases ------------------------------------------------ */
+
+/* The harness of the tests/autograd fixture sweeps. A case holds an op's
+ * inputs, its output "out", the weight w of backward (spec.grad_output) and
+ * the gradient of (out * w).sum() for each input that needs one:
+ *
+ *   static const nbt_grad_input inputs[] = {{"a", "ga"}, {"b", "gb"}};
+ *   static nb_tensor *run(const nbt_case *c, nb_tensor **in) { return nb_dot(in[0], in[1]); }
+ *   static const nbt_grad_spec spec = {inputs, 2, "gout", {1e-5, 1e-5, 1e-10, 1e-12}, run};
+ *   Test(ag_dot, fixtures) { cr_assert_gt(nbt_check_grad_cases("ag_dot", &spec), 10); }
+ */
+
+#define NBT_GRAD_MAX_INPUTS 8
+
+/* Tolerances picked by the output's dtype: the 32 pair for float32, else the 64 pair. */
+typedef struct nbt_tols {
+  double rtol32, atol32, rtol64, atol64;
+} nbt_tols;
+
+/* One input of a case. */
+typedef struct nbt_grad_input {
+  const char *name;     /* the case's tensor; passed to run as NULL when the case lacks it */
+  const char *grad;     /* its expected gradient: when the case has that tensor, the input
+                           requires grad and nb_grad_of(input) is compared with it */
+  const nbt_tols *tols; /* for that gradient; NULL: the spec's */
+} nbt_grad_input;
+
+typedef struct nbt_grad_spec {
+  const nbt_grad_input *inputs; /* ninputs (at most NBT_GRAD_MAX_INPUTS) of them */
+  int ninputs;
+  const char *grad_output; /* the case's tensor passed as grad_output to nb_backward_ex */
+  nbt_tols tols;           /* for "out" and the gradients */
+  /* The op under test: in[i] is the case's tensor inputs[i].name as a new leaf
+   * (or NULL). If the case has an int-list param "transpose", the inputs it
+   * lists arrive as nb_transpose(leaf, 0, 1) instead. run may make more views,
+   * read params and check extra outputs; it returns the output (NULL fails the
+   * case with nb_errmsg()). It runs inside the harness's nb_scope. */
+  nb_tensor *(*run)(const nbt_case *c, nb_tensor **in);
+} nbt_grad_spec;
+
+/* The inputs "in0".."in3" with gradients "grad_in0".."grad_in3" (the
+ * convention of the ag_shape and ag_reduce fixtures): spec.inputs for
+ * ninputs = NBT_INDEXED_INPUTS. */
+#define NBT_INDEXED_INPUTS 4
+extern const nbt_grad_input nbt_indexed_inputs[NBT_INDEXED_INPUTS];
+
+/* Run case c: in an nb_scope, load the inputs, set requires_grad on those with
+ * an expected gradient, out = spec->run(c, in), compare out with "out", call
+ * nb_backward_ex(out, grad_output = the case's spec->grad_output) and compare
+ * each expected gradient. Fails the test at file:line naming the case. */
+void nbt_check_grad_case_at(const char *file, int line, const nbt_case *c,
+                            const nbt_grad_spec *spec);
+#define nbt_check_grad_case(c, spec) nbt_check_grad_case_at(__FILE__, __LINE__, (c), (spec))
+
+/* nbt_check_grad_case on every case of `family`; returns the number of cases. */
+int nbt_check_grad_cases_at(const char *file, int line, const char *family,
+                            const nbt_grad_spec *spec);
+#define nbt_check_grad_cases(family, spec)                                                         \
+  nbt_check_grad_cases_at(__FILE__, __LINE__, (family), (spec))
+
 /* ---- comparisons ---------------------------------------------------------- */
 
 /* Flags for nbt_compare. */
@@ -182,6 +271,46 @@ void nbt_assert_shape_at(const char *file, int line, nb_tensor *t, int ndim, con
 void nbt_assert_ok_at(const char *file, int line, nb_status status, const char *what);
 #define nbt_assert_ok(status, what) nbt_assert_ok_at(__FILE__, __LINE__, (status), (what))
 
+/* ---- expected errors ------------------------------------------------------ */
+
+/* Pass as `code` to check the message only, not nb_last_status(). */
+#define NBT_ANY_STATUS ((nb_status)1)
+
+/* The check behind the nbt_expect_* macros: fails the test at file:line,
+ * naming `what`, unless `failed` is true, nb_last_status() is `code` (any
+ * status for NBT_ANY_STATUS) and nb_errmsg() contains every string of the
+ * NULL-terminated list `needles`. Leaves the error state as it is. */
+void nbt_expect_error_at(const char *file, int line, const char *what, bool failed, nb_status code,
+                         const char *const *needles);
+
+/* The needles of the macros below: one or more strings. */
+#define NBT_NEEDLES_(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* The thread's last error is `code` and its message contains every string given:
+ * nbt_expect_error(NB_ERR_SHAPE, "add", "[2, 3]", "[4]"). */
+#define nbt_expect_error(code, ...)                                                                \
+  nbt_expect_error_at(__FILE__, __LINE__, "last error", true, (code), NBT_NEEDLES_(__VA_ARGS__))
+
+/* `expr` (a call returning a pointer) returns NULL, the last error is `code`
+ * and its message contains every string given. A non-NULL result is not freed
+ * (the test stops there). */
+#define nbt_expect_null(expr, code, ...)                                                           \
+  nbt_expect_error_at(__FILE__, __LINE__, #expr, (expr) == NULL, (code), NBT_NEEDLES_(__VA_ARGS__))
+
+/* `expr` (a call returning nb_status) returns `code`, which is also the last
+ * error, and the message contains every string given. */
+#define nbt_expect_status(expr, code, ...)                                                         \
+  nbt_expect_error_at(__FILE__, __LINE__, #expr, (expr) == (code), (code),                         \
+                      NBT_NEEDLES_(__VA_ARGS__))
+
+/* nbt_expect_null after nb_clear_error(), so the call must record its own
+ * error (an earlier one cannot satisfy the check). */
+#define nbt_expect_fail(expr, code, ...)                                                           \
+  do {                                                                                             \
+    nb_clear_error();                                                                              \
+    nbt_expect_null(expr, code, __VA_ARGS__);                                                      \
+  } while (0)
+
 /* ---- leak checks ---------------------------------------------------------- */
 
 /* Criterion fixtures: TestSuite(x, .init = nbt_leak_setup, .fini = nbt_leak_teardown).
@@ -200,5 +329,29 @@ void nbt_leak_teardown(void);
  * last nbt_leak_setup(). */
 void nbt_assert_no_leaks_at(const char *file, int line, const char *what);
 #define nbt_assert_no_leaks(what) nbt_assert_no_leaks_at(__FILE__, __LINE__, (what))
+
+/* ---- scratch files -------------------------------------------------------- */
+
+/* Make a fresh directory /tmp/nb_test_XXXXXX for the current test (fails the
+ * test if it cannot) and return its path, valid until nbt_scratch_remove.
+ * Suites that write files use .init = nbt_scratch_setup, .fini =
+ * nbt_scratch_teardown: the leak checks above plus the directory. */
+const char *nbt_scratch_make(void);
+/* The directory's path ("" when there is none). */
+const char *nbt_scratch_dir(void);
+/* Remove the directory and everything in it (making read-only parts writable
+ * first); nothing when there is none. */
+void nbt_scratch_remove(void);
+/* nbt_scratch_make then nbt_leak_setup; nbt_scratch_remove then nbt_leak_teardown. */
+void nbt_scratch_setup(void);
+void nbt_scratch_teardown(void);
+/* "<dir>/<name>" in one of four rotating static buffers (up to four live at once). */
+const char *nbt_scratch_path(const char *name);
+
+/* The whole file at path in a malloc'd buffer with a NUL byte after its size
+ * bytes (size may be NULL); fails the test if it cannot be read. The caller
+ * frees it. */
+unsigned char *nbt_read_file_at(const char *file, int line, const char *path, size_t *size);
+#define nbt_read_file(path, size) nbt_read_file_at(__FILE__, __LINE__, (path), (size))
 
 #endif /* NABLA_TESTS_NBTEST_H */

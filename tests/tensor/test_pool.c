@@ -16,27 +16,9 @@ TestSuite(pool, .init = nbt_leak_setup, .fini = nbt_leak_teardown);
 
 enum { OP_MAX, OP_AVG, OP_ADAPTIVE, OP_INTERP };
 
-static void ints2(const nbt_case *c, const char *name, int64_t out[2]) {
-  cr_assert_eq(nbt_case_param_ints(c, name, out, 2), 2, "%s: param %s", nbt_case_name(c), name);
-}
-
-static nb_pool2d_opts pool_opts(const nbt_case *c, int op) {
-  nb_pool2d_opts o = {0};
-  ints2(c, "kernel", o.kernel);
-  ints2(c, "stride", o.stride);
-  ints2(c, "padding", o.padding);
-  o.ceil_mode = nbt_case_param(c, "ceil_mode") != 0;
-  if (op == OP_MAX) ints2(c, "dilation", o.dilation);
-  if (op == OP_AVG) {
-    o.exclude_pad = nbt_case_param(c, "exclude_pad") != 0;
-    o.divisor_override = (int64_t)nbt_case_param(c, "divisor");
-  }
-  return o;
-}
-
 static nb_interp_opts interp_opts(const nbt_case *c) {
   nb_interp_opts o = {.mode = (nb_interp_mode)nbt_case_param(c, "mode")};
-  ints2(c, "size", o.size);
+  nbt_case_param_ints_n(c, "size", o.size, 2);
   cr_assert_eq(nbt_case_param_doubles(c, "scale", o.scale_factor, 2), 2);
   o.align_corners = nbt_case_param(c, "align_corners") != 0;
   return o;
@@ -66,19 +48,21 @@ static void run_case(const nbt_case *c) {
   nb_tensor *gout = nbt_case_tensor(c, "gout");
   nb_tensor *out = NULL, *gx = NULL;
   if (op == OP_MAX) {
-    nb_pool2d_opts o = pool_opts(c, op);
+    nb_pool2d_opts o;
+    nbt_case_pool2d_opts(c, true, &o);
     nb_tensor *idx = NULL;
     out = nbk_max_pool2d(x, &o, &idx);
     cr_assert_not_null(out, "%s: %s", nbt_case_name(c), nb_errmsg());
     nbt_case_check(c, "indices", idx, 0, 0);
     gx = nbk_max_pool2d_backward(gout, idx, h, w);
   } else if (op == OP_AVG) {
-    nb_pool2d_opts o = pool_opts(c, op);
+    nb_pool2d_opts o;
+    nbt_case_pool2d_opts(c, false, &o);
     out = nbk_avg_pool2d(x, &o);
     gx = nbk_avg_pool2d_backward(gout, h, w, &o);
   } else if (op == OP_ADAPTIVE) {
     int64_t size[2];
-    ints2(c, "size", size);
+    nbt_case_param_ints_n(c, "size", size, 2);
     out = nbk_adaptive_avg_pool2d(x, size[0], size[1]);
     gx = nbk_adaptive_avg_pool2d_backward(gout, h, w);
   } else {
@@ -94,13 +78,7 @@ static void run_case(const nbt_case *c) {
   nb_scope_end();
 }
 
-Test(pool, fixtures_vs_pytorch) {
-  nbt_fixture *f = nbt_fixture_load("pool");
-  int n = nbt_fixture_num_cases(f);
-  cr_assert_gt(n, 80);
-  for (int i = 0; i < n; i++) run_case(nbt_fixture_case_index(f, i));
-  nbt_fixture_free(f);
-}
+Test(pool, fixtures_vs_pytorch) { cr_assert_gt(nbt_fixture_sweep("pool", run_case), 80); }
 
 /* Hand-checked values: 2x2 max / avg pools of a 4x4 ramp, bilinear upsampling
  * of a 1x2 row with align_corners. */
@@ -184,14 +162,6 @@ Test(pool, adaptive_matches_mean) {
 }
 
 /* ---- errors ----------------------------------------------------------------------------- */
-static void expect_err(nb_tensor *t, nb_status code, const char *op, const char *detail) {
-  cr_assert_null(t, "%s: expected an error", op);
-  cr_assert_eq(nb_last_status(), code, "%s: status %s (%s)", op, nb_status_str(nb_last_status()),
-               nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), op), "message lacks %s: %s", op, nb_errmsg());
-  if (detail) cr_assert(strstr(nb_errmsg(), detail), "message lacks %s: %s", detail, nb_errmsg());
-}
-
 Test(pool, errors) {
   nb_scope_begin();
   nb_tensor *x = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 4, 4));
@@ -200,64 +170,65 @@ Test(pool, errors) {
   nb_tensor *x3 = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 4, 4));
   nb_tensor *xe = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 0, 4));
   nb_pool2d_opts k2 = {.kernel = {2, 2}};
-  expect_err(nbk_max_pool2d(xi, &k2, NULL), NB_ERR_DTYPE, "max_pool2d", "int64");
-  expect_err(nbk_max_pool2d(x2, &k2, NULL), NB_ERR_SHAPE, "max_pool2d", "[4, 4]");
-  expect_err(nbk_avg_pool2d(xe, &k2), NB_ERR_SHAPE, "avg_pool2d", "[1, 2, 0, 4]");
-  expect_err(nbk_max_pool2d(x, NULL, NULL), NB_ERR_ARG, "max_pool2d", "kernel");
-  expect_err(nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {0, 2}}, NULL), NB_ERR_ARG, "max_pool2d",
-             "positive");
-  expect_err(nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .stride = {-1, 1}}, NULL),
-             NB_ERR_ARG, "max_pool2d", "stride");
-  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .padding = {2, 0}}), NB_ERR_ARG,
-             "avg_pool2d", "half the kernel");
-  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .dilation = {2, 2}}), NB_ERR_ARG,
-             "avg_pool2d", "dilation");
-  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {5, 5}}), NB_ERR_SHAPE, "avg_pool2d",
-             "too small");
-  expect_err(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .divisor_override = -2}),
-             NB_ERR_ARG, "avg_pool2d", "divisor_override");
+  nbt_expect_null(nbk_max_pool2d(xi, &k2, NULL), NB_ERR_DTYPE, "max_pool2d", "int64");
+  nbt_expect_null(nbk_max_pool2d(x2, &k2, NULL), NB_ERR_SHAPE, "max_pool2d", "[4, 4]");
+  nbt_expect_null(nbk_avg_pool2d(xe, &k2), NB_ERR_SHAPE, "avg_pool2d", "[1, 2, 0, 4]");
+  nbt_expect_null(nbk_max_pool2d(x, NULL, NULL), NB_ERR_ARG, "max_pool2d", "kernel");
+  nbt_expect_null(nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {0, 2}}, NULL), NB_ERR_ARG,
+                  "max_pool2d", "positive");
+  nbt_expect_null(nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .stride = {-1, 1}}, NULL),
+                  NB_ERR_ARG, "max_pool2d", "stride");
+  nbt_expect_null(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .padding = {2, 0}}),
+                  NB_ERR_ARG, "avg_pool2d", "half the kernel");
+  nbt_expect_null(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .dilation = {2, 2}}),
+                  NB_ERR_ARG, "avg_pool2d", "dilation");
+  nbt_expect_null(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {5, 5}}), NB_ERR_SHAPE,
+                  "avg_pool2d", "too small");
+  nbt_expect_null(nbk_avg_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}, .divisor_override = -2}),
+                  NB_ERR_ARG, "avg_pool2d", "divisor_override");
   /* A dilated window entirely in the padding (PyTorch returns -inf there). */
   nb_tensor *x22 = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 1, 2, 2));
-  expect_err(
+  nbt_expect_null(
       nbk_max_pool2d(
           x22, &(nb_pool2d_opts){.kernel = {2, 2}, .padding = {1, 1}, .dilation = {3, 3}}, NULL),
       NB_ERR_ARG, "max_pool2d", "covers no input element");
-  expect_err(nbk_adaptive_avg_pool2d(x, -3, 2), NB_ERR_ARG, "adaptive_avg_pool2d", "-3");
+  nbt_expect_null(nbk_adaptive_avg_pool2d(x, -3, 2), NB_ERR_ARG, "adaptive_avg_pool2d", "-3");
   nb_interp_opts near2 = {.scale_factor = {2, 2}};
-  expect_err(nbk_interpolate(x3, &near2), NB_ERR_SHAPE, "interpolate", "4-D");
-  expect_err(nbk_interpolate(x, NULL), NB_ERR_ARG, "interpolate", "size");
-  expect_err(
+  nbt_expect_null(nbk_interpolate(x3, &near2), NB_ERR_SHAPE, "interpolate", "4-D");
+  nbt_expect_null(nbk_interpolate(x, NULL), NB_ERR_ARG, "interpolate", "size");
+  nbt_expect_null(
       nbk_interpolate(
           x, &(nb_interp_opts){.mode = NB_INTERP_NEAREST, .size = {3, 3}, .align_corners = true}),
       NB_ERR_ARG, "interpolate", "align_corners");
-  expect_err(nbk_interpolate(x, &(nb_interp_opts){.size = {3, 3}, .scale_factor = {2, 2}}),
-             NB_ERR_ARG, "interpolate", "either");
-  expect_err(nbk_interpolate(x, &(nb_interp_opts){.mode = (nb_interp_mode)7, .size = {3, 3}}),
-             NB_ERR_ARG, "interpolate", "mode");
-  expect_err(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {-1, 2}}), NB_ERR_ARG,
-             "interpolate", "scale_factor");
-  expect_err(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {0.1, 1}}), NB_ERR_ARG,
-             "interpolate", "positive");
-  expect_err(nbk_interpolate(x, &(nb_interp_opts){.size = {3, 0}}), NB_ERR_ARG, "interpolate",
-             "3x0");
+  nbt_expect_null(nbk_interpolate(x, &(nb_interp_opts){.size = {3, 3}, .scale_factor = {2, 2}}),
+                  NB_ERR_ARG, "interpolate", "either");
+  nbt_expect_null(nbk_interpolate(x, &(nb_interp_opts){.mode = (nb_interp_mode)7, .size = {3, 3}}),
+                  NB_ERR_ARG, "interpolate", "mode");
+  nbt_expect_null(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {-1, 2}}), NB_ERR_ARG,
+                  "interpolate", "scale_factor");
+  nbt_expect_null(nbk_interpolate(x, &(nb_interp_opts){.scale_factor = {0.1, 1}}), NB_ERR_ARG,
+                  "interpolate", "positive");
+  nbt_expect_null(nbk_interpolate(x, &(nb_interp_opts){.size = {3, 0}}), NB_ERR_ARG, "interpolate",
+                  "3x0");
   /* backward kernels: the gradient must match the forward output */
   nb_tensor *g = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 3, 3));
-  expect_err(nbk_avg_pool2d_backward(g, 4, 4, &k2), NB_ERR_SHAPE, "avg_pool2d_backward",
-             "[1, 2, 3, 3]");
-  expect_err(nbk_avg_pool2d_backward(g, 0, 4, &k2), NB_ERR_ARG, "avg_pool2d_backward", "0x4");
-  expect_err(nbk_interpolate_backward(g, 4, (int64_t)1 << 40, &near2), NB_ERR_ARG,
-             "interpolate_backward", "2^31");
-  expect_err(nbk_adaptive_avg_pool2d_backward(g, 0, 4), NB_ERR_ARG, "adaptive_avg_pool2d_backward",
-             "0x4");
-  expect_err(nbk_interpolate_backward(g, 4, 4, &near2), NB_ERR_SHAPE, "interpolate_backward",
-             "8x8");
+  nbt_expect_null(nbk_avg_pool2d_backward(g, 4, 4, &k2), NB_ERR_SHAPE, "avg_pool2d_backward",
+                  "[1, 2, 3, 3]");
+  nbt_expect_null(nbk_avg_pool2d_backward(g, 0, 4, &k2), NB_ERR_ARG, "avg_pool2d_backward", "0x4");
+  nbt_expect_null(nbk_interpolate_backward(g, 4, (int64_t)1 << 40, &near2), NB_ERR_ARG,
+                  "interpolate_backward", "2^31");
+  nbt_expect_null(nbk_adaptive_avg_pool2d_backward(g, 0, 4), NB_ERR_ARG,
+                  "adaptive_avg_pool2d_backward", "0x4");
+  nbt_expect_null(nbk_interpolate_backward(g, 4, 4, &near2), NB_ERR_SHAPE, "interpolate_backward",
+                  "8x8");
   nb_tensor *gi = nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 3));
   nb_tensor *bad = nb_full(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 3), 16);
-  expect_err(nbk_max_pool2d_backward(g, bad, 4, 4), NB_ERR_INDEX, "max_pool2d_backward", "16");
-  expect_err(nbk_max_pool2d_backward(g, g, 4, 4), NB_ERR_DTYPE, "max_pool2d_backward", "float32");
-  expect_err(nbk_max_pool2d_backward(g, nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 2)), 4, 4),
-             NB_ERR_SHAPE, "max_pool2d_backward", "[1, 2, 3, 2]");
-  expect_err(nbk_max_pool2d_backward(g, gi, 0, 4), NB_ERR_ARG, "max_pool2d_backward", "0x4");
+  nbt_expect_null(nbk_max_pool2d_backward(g, bad, 4, 4), NB_ERR_INDEX, "max_pool2d_backward", "16");
+  nbt_expect_null(nbk_max_pool2d_backward(g, g, 4, 4), NB_ERR_DTYPE, "max_pool2d_backward",
+                  "float32");
+  nbt_expect_null(nbk_max_pool2d_backward(g, nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 2)), 4, 4),
+                  NB_ERR_SHAPE, "max_pool2d_backward", "[1, 2, 3, 2]");
+  nbt_expect_null(nbk_max_pool2d_backward(g, gi, 0, 4), NB_ERR_ARG, "max_pool2d_backward", "0x4");
   /* NULL in -> NULL out, keeping the first error. */
   nb_set_error(NB_ERR_IO, "earlier failure");
   cr_assert_null(nbk_avg_pool2d(NULL, &k2));

@@ -25,25 +25,10 @@ typedef struct {
   char *file;
 } expected_file;
 
-static char *read_all(const char *path) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  cr_assert(fseek(f, 0, SEEK_END) == 0);
-  long size = ftell(f);
-  cr_assert(size >= 0);
-  rewind(f);
-  char *buf = malloc((size_t)size + 1);
-  cr_assert(buf);
-  cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-  buf[size] = '\0';
-  fclose(f);
-  return buf;
-}
-
 /* Split "=== case NAME\n<text>\n=== end\n" blocks in place. */
 static expected_file load_expected(void) {
   expected_file e = {0};
-  e.file = read_all(NB_TEST_FIXTURES "/print_expected.txt");
+  e.file = (char *)nbt_read_file(NB_TEST_FIXTURES "/print_expected.txt", NULL);
   static const char open_tag[] = "=== case ", close_tag[] = "\n=== end\n";
   char *p = e.file;
   while ((p = strstr(p, open_tag)) != NULL) {

@@ -200,47 +200,30 @@ Test(reduce, max_dim_optional_outputs) {
 
 /* ---- errors ------------------------------------------------------------------- */
 
-/* Assert the last call failed with code and a message holding both needles. */
-static void expect_err_at(const char *file, int line, bool failed, nb_status code, const char *n1,
-                          const char *n2, const char *what) {
-  if (!failed) nbt_fail_at(file, line, "%s: expected a failure, got success", what);
-  if (nb_last_status() != code)
-    nbt_fail_at(file, line, "%s: status %s, expected %s (%s)", what,
-                nb_status_str(nb_last_status()), nb_status_str(code), nb_errmsg());
-  if (!strstr(nb_errmsg(), n1) || (n2 && !strstr(nb_errmsg(), n2)))
-    nbt_fail_at(file, line, "%s: message \"%s\" lacks \"%s\"/\"%s\"", what, nb_errmsg(), n1,
-                n2 ? n2 : "");
-  nb_clear_error();
-}
-#define expect_null(expr, code, n1, n2)                                                            \
-  expect_err_at(__FILE__, __LINE__, (expr) == NULL, (code), (n1), (n2), #expr)
-#define expect_status(expr, code, n1, n2)                                                          \
-  expect_err_at(__FILE__, __LINE__, (expr) == (code), (code), (n1), (n2), #expr)
-
 Test(reduce, error_bad_dims) {
   nb_scope_begin();
   nb_tensor *x = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3));
-  expect_null(nbk_sum(x, NB_DIMS(2), false), NB_ERR_INDEX, "sum", "dim 2");
-  expect_null(nbk_mean(x, NB_DIMS(-3), false), NB_ERR_INDEX, "mean", "dim -3");
-  expect_null(nbk_amax(x, NB_DIMS(0, 0), false), NB_ERR_ARG, "amax", "multiple times");
-  expect_null(nbk_var(x, NB_DIMS(1, -1), 1, false), NB_ERR_ARG, "var", "multiple times");
-  expect_null(nbk_norm(x, 2, NB_DIMS(0, -2), false), NB_ERR_ARG, "norm", "[2, 3]");
-  expect_null(nbk_prod(x, NULL, 2, false), NB_ERR_ARG, "prod", "dim list");
-  expect_null(nbk_sum(x, (const int[]){0}, -1, false), NB_ERR_ARG, "sum", "dim list");
-  expect_null(nb_argmax(x, 5, false), NB_ERR_INDEX, "argmax", "dim 5");
-  expect_null(nbk_softmax(x, 2), NB_ERR_INDEX, "softmax", "dim 2");
-  expect_null(nbk_log_softmax(x, -3), NB_ERR_INDEX, "log_softmax", "dim -3");
-  expect_null(nbk_cumsum(x, 9), NB_ERR_INDEX, "cumsum", "dim 9");
+  nbt_expect_null(nbk_sum(x, NB_DIMS(2), false), NB_ERR_INDEX, "sum", "dim 2");
+  nbt_expect_null(nbk_mean(x, NB_DIMS(-3), false), NB_ERR_INDEX, "mean", "dim -3");
+  nbt_expect_null(nbk_amax(x, NB_DIMS(0, 0), false), NB_ERR_ARG, "amax", "multiple times");
+  nbt_expect_null(nbk_var(x, NB_DIMS(1, -1), 1, false), NB_ERR_ARG, "var", "multiple times");
+  nbt_expect_null(nbk_norm(x, 2, NB_DIMS(0, -2), false), NB_ERR_ARG, "norm", "[2, 3]");
+  nbt_expect_null(nbk_prod(x, NULL, 2, false), NB_ERR_ARG, "prod", "dim list");
+  nbt_expect_null(nbk_sum(x, (const int[]){0}, -1, false), NB_ERR_ARG, "sum", "dim list");
+  nbt_expect_null(nb_argmax(x, 5, false), NB_ERR_INDEX, "argmax", "dim 5");
+  nbt_expect_null(nbk_softmax(x, 2), NB_ERR_INDEX, "softmax", "dim 2");
+  nbt_expect_null(nbk_log_softmax(x, -3), NB_ERR_INDEX, "log_softmax", "dim -3");
+  nbt_expect_null(nbk_cumsum(x, 9), NB_ERR_INDEX, "cumsum", "dim 9");
   nb_tensor *v = NULL, *i = NULL;
-  expect_status(nbk_max_dim(x, 3, false, &v, &i), NB_ERR_INDEX, "max", "dim 3");
+  nbt_expect_status(nbk_max_dim(x, 3, false, &v, &i), NB_ERR_INDEX, "max", "dim 3");
   cr_assert(v == NULL && i == NULL);
-  expect_status(nbk_min_dim(x, NB_NO_DIM, false, &v, &i), NB_ERR_ARG, "min", "dim");
+  nbt_expect_status(nbk_min_dim(x, NB_NO_DIM, false, &v, &i), NB_ERR_ARG, "min", "dim");
   /* 0-d tensors take dim 0 / -1 only, once. */
   nb_tensor *s = nb_scalar(NB_DTYPE_FLOAT64, 2.5);
-  expect_null(nbk_sum(s, NB_DIMS(1), false), NB_ERR_INDEX, "sum", "dim 1");
-  expect_null(nbk_sum(s, NB_DIMS(0, -1), false), NB_ERR_ARG, "sum", "multiple times");
-  expect_null(nbk_var(x, NB_DIMS(0), NAN, false), NB_ERR_ARG, "var", "correction");
-  expect_null(nbk_norm(x, NAN, NB_ALL_DIMS, false), NB_ERR_ARG, "norm", "p");
+  nbt_expect_null(nbk_sum(s, NB_DIMS(1), false), NB_ERR_INDEX, "sum", "dim 1");
+  nbt_expect_null(nbk_sum(s, NB_DIMS(0, -1), false), NB_ERR_ARG, "sum", "multiple times");
+  nbt_expect_null(nbk_var(x, NB_DIMS(0), NAN, false), NB_ERR_ARG, "var", "correction");
+  nbt_expect_null(nbk_norm(x, NAN, NB_ALL_DIMS, false), NB_ERR_ARG, "norm", "p");
   nb_scope_end();
 }
 
@@ -248,27 +231,27 @@ Test(reduce, error_dtypes) {
   nb_scope_begin();
   nb_tensor *i = nb_ones(NB_DTYPE_INT64, NB_SHAPE(2, 3));
   nb_tensor *b = nb_ones(NB_DTYPE_BOOL, NB_SHAPE(2, 3));
-  expect_null(nbk_mean(i, NB_ALL_DIMS, false), NB_ERR_DTYPE, "mean", "int64");
-  expect_null(nbk_mean(b, NB_DIMS(0), false), NB_ERR_DTYPE, "mean", "bool");
-  expect_null(nbk_var(i, NB_DIMS(0), 1, false), NB_ERR_DTYPE, "var", "int64");
-  expect_null(nbk_std(b, NB_ALL_DIMS, 1, false), NB_ERR_DTYPE, "std", "bool");
-  expect_null(nbk_norm(i, 2, NB_ALL_DIMS, false), NB_ERR_DTYPE, "norm", "int64");
-  expect_null(nbk_softmax(i, 1), NB_ERR_DTYPE, "softmax", "int64");
-  expect_null(nbk_log_softmax(b, 0), NB_ERR_DTYPE, "log_softmax", "bool");
+  nbt_expect_null(nbk_mean(i, NB_ALL_DIMS, false), NB_ERR_DTYPE, "mean", "int64");
+  nbt_expect_null(nbk_mean(b, NB_DIMS(0), false), NB_ERR_DTYPE, "mean", "bool");
+  nbt_expect_null(nbk_var(i, NB_DIMS(0), 1, false), NB_ERR_DTYPE, "var", "int64");
+  nbt_expect_null(nbk_std(b, NB_ALL_DIMS, 1, false), NB_ERR_DTYPE, "std", "bool");
+  nbt_expect_null(nbk_norm(i, 2, NB_ALL_DIMS, false), NB_ERR_DTYPE, "norm", "int64");
+  nbt_expect_null(nbk_softmax(i, 1), NB_ERR_DTYPE, "softmax", "int64");
+  nbt_expect_null(nbk_log_softmax(b, 0), NB_ERR_DTYPE, "log_softmax", "bool");
   nb_scope_end();
 }
 
 Test(reduce, error_empty_without_identity) {
   nb_scope_begin();
   nb_tensor *x = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(0, 3));
-  expect_null(nbk_amax(x, NB_DIMS(0), false), NB_ERR_SHAPE, "amax", "cannot perform reduction");
-  expect_null(nbk_amin(x, NB_ALL_DIMS, false), NB_ERR_SHAPE, "amin", "[0, 3]");
-  expect_null(nbk_norm(x, INFINITY, NB_DIMS(0), false), NB_ERR_SHAPE, "norm", "zero-size");
-  expect_null(nbk_norm(x, -INFINITY, NB_ALL_DIMS, true), NB_ERR_SHAPE, "norm", "zero-size");
-  expect_null(nb_argmax(x, NB_NO_DIM, false), NB_ERR_SHAPE, "argmax", "cannot perform");
-  expect_null(nb_argmin(x, 0, true), NB_ERR_SHAPE, "argmin", "cannot perform");
+  nbt_expect_null(nbk_amax(x, NB_DIMS(0), false), NB_ERR_SHAPE, "amax", "cannot perform reduction");
+  nbt_expect_null(nbk_amin(x, NB_ALL_DIMS, false), NB_ERR_SHAPE, "amin", "[0, 3]");
+  nbt_expect_null(nbk_norm(x, INFINITY, NB_DIMS(0), false), NB_ERR_SHAPE, "norm", "zero-size");
+  nbt_expect_null(nbk_norm(x, -INFINITY, NB_ALL_DIMS, true), NB_ERR_SHAPE, "norm", "zero-size");
+  nbt_expect_null(nb_argmax(x, NB_NO_DIM, false), NB_ERR_SHAPE, "argmax", "cannot perform");
+  nbt_expect_null(nb_argmin(x, 0, true), NB_ERR_SHAPE, "argmin", "cannot perform");
   nb_tensor *v = NULL;
-  expect_status(nbk_max_dim(x, 0, false, &v, NULL), NB_ERR_SHAPE, "max", "[0, 3]");
+  nbt_expect_status(nbk_max_dim(x, 0, false, &v, NULL), NB_ERR_SHAPE, "max", "[0, 3]");
   cr_assert_null(v);
   /* Reducing a non-empty dim of an empty tensor is fine: an empty result. */
   nbt_assert_shape(nbk_amax(x, NB_DIMS(1), false), NB_SHAPE(0), "amax over dim 1");
