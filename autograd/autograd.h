@@ -153,8 +153,8 @@ typedef nb_tensor *(*nb_gradcheck_fn)(nb_tensor *const *inputs, int ninputs, voi
  * in float64 (inputs are converted). Every floating input is checked. On a
  * mismatch returns NB_ERR_NUMERIC with a message naming the input, element,
  * analytic and numeric values. */
-NB_API nb_status nb_gradcheck(nb_gradcheck_fn fn, nb_tensor *const *inputs, int ninputs,
-                              void *user, const nb_gradcheck_opts *opts);
+NB_API nb_status nb_gradcheck(nb_gradcheck_fn fn, nb_tensor *const *inputs, int ninputs, void *user,
+                              const nb_gradcheck_opts *opts);
 /* Same for second derivatives: checks the gradient of <grad fn, v> (random v)
  * built with create_graph against finite differences of the first gradient. */
 NB_API nb_status nb_gradgradcheck(nb_gradcheck_fn fn, nb_tensor *const *inputs, int ninputs,

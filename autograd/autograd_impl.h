@@ -86,8 +86,8 @@ typedef enum nb_op_id {
 } nb_op_id;
 #undef NB_OP
 
-#define NB_OP(name)                                                            \
-  extern const nb_op_def nb__op_##name;                                        \
+#define NB_OP(name)                                                                                \
+  extern const nb_op_def nb__op_##name;                                                            \
   NB_INTERNAL nb_status nb__sample_##name(nb_op_sample *sample);
 #include "autograd/ops.def"
 #undef NB_OP

@@ -53,7 +53,8 @@ nb_status nb_export_dot(const nb_tensor *t, FILE *f) {
     }
     seen[nseen++] = node;
     fprintf(f, "  n%p [shape=box,label=\"%s\\n%s\\nsaved %lld B%s\"];\n", (void *)node,
-            node->def->name, nb__dims_str(node->out_meta.ndim, node->out_meta.shape, buf, sizeof buf),
+            node->def->name,
+            nb__dims_str(node->out_meta.ndim, node->out_meta.shape, buf, sizeof buf),
             (long long)saved_bytes(node), node->released ? " (released)" : "");
     for (int i = 0; i < node->ninputs; i++) {
       nb_ctx *child = (nb_ctx *)node->edges[i].node;

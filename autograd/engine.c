@@ -88,8 +88,9 @@ nb_status nb_requires_grad_(nb_tensor *t, bool requires_grad) {
     return nb__fail(NB_ERR_DTYPE, "requires_grad_: only floating tensors can require grad, got %s",
                     nb_dtype_name(t->dtype));
   if (!requires_grad && t->grad_fn)
-    return nb__fail(NB_ERR_GRAPH, "requires_grad_: a non-leaf tensor (made by %s) always "
-                                  "requires grad; use nb_detach",
+    return nb__fail(NB_ERR_GRAPH,
+                    "requires_grad_: a non-leaf tensor (made by %s) always "
+                    "requires grad; use nb_detach",
                     ((nb_ctx *)t->grad_fn)->def->name);
   t->requires_grad = requires_grad;
   return NB_OK;
@@ -191,7 +192,8 @@ static nb_ctx *node_new(const nb_op_def *def, int n) {
   size_t metas = align_up(sizeof(nb_input_meta) * (size_t)n);
   size_t bytes = head + edges + metas + align_up(def->params_size);
   nb_ctx *node = nb__alloc_bytes(bytes);
-  if (!node) return nb__fail_null(NB_ERR_MEMORY, "%s: out of memory recording the graph", def->name);
+  if (!node)
+    return nb__fail_null(NB_ERR_MEMORY, "%s: out of memory recording the graph", def->name);
   memset(node, 0, bytes);
   node->base.refcount = 1;
   node->base.destroy = node_destroy;
@@ -599,8 +601,9 @@ static nb_status run_backward(nb_tensor *const *roots, nb_tensor *const *root_gr
     NB_CHECK_NULL_STATUS("backward", roots[r]);
     nodes[r] = (nb_ctx *)roots[r]->grad_fn;
     if (!roots[r]->requires_grad)
-      return nb__fail(NB_ERR_GRAPH, "backward: tensor %d (shape %s) does not require grad and "
-                                    "has no grad_fn",
+      return nb__fail(NB_ERR_GRAPH,
+                      "backward: tensor %d (shape %s) does not require grad and "
+                      "has no grad_fn",
                       r, nb__shp(roots[r]));
   }
   nb_status st = topo_sort(nodes, nroots);
@@ -623,8 +626,9 @@ static nb_status run_backward(nb_tensor *const *roots, nb_tensor *const *root_gr
       g = nb_keep(nb_ones_like(roots[r], NB_DTYPE_COUNT));
       if (!g) st = nb_last_status();
     } else {
-      st = nb__fail(NB_ERR_SHAPE, "backward: output of shape %s is not a scalar; pass its "
-                                  "gradient (grad_output)",
+      st = nb__fail(NB_ERR_SHAPE,
+                    "backward: output of shape %s is not a scalar; pass its "
+                    "gradient (grad_output)",
                     nb__shp(roots[r]));
     }
     if (st != NB_OK) break;
@@ -659,8 +663,8 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_backward_opts *opts) {
 
 nb_status nb_backward(nb_tensor *root) { return nb_backward_ex(root, NULL); }
 
-nb_status nb_grad(nb_tensor *const *outputs, int noutputs, nb_tensor *const *inputs,
-                  int ninputs, nb_tensor **grads_out, const nb_grad_opts *opts) {
+nb_status nb_grad(nb_tensor *const *outputs, int noutputs, nb_tensor *const *inputs, int ninputs,
+                  nb_tensor **grads_out, const nb_grad_opts *opts) {
   if (noutputs < 1 || ninputs < 1 || !outputs || !inputs || !grads_out)
     return nb__fail(NB_ERR_ARG, "grad: need at least one output, one input and an output array");
   nb_grad_opts d = opts ? *opts : (nb_grad_opts){0};
@@ -680,8 +684,9 @@ nb_status nb_grad(nb_tensor *const *outputs, int noutputs, nb_tensor *const *inp
   nb_status st = run_backward(outputs, d.grad_outputs, noutputs, &o);
   for (int i = 0; i < ninputs && st == NB_OK; i++) {
     if (!grads_out[i] && !d.allow_unused)
-      st = nb__fail(NB_ERR_GRAPH, "grad: input %d (shape %s) is not reachable from the outputs "
-                                  "(set allow_unused)",
+      st = nb__fail(NB_ERR_GRAPH,
+                    "grad: input %d (shape %s) is not reachable from the outputs "
+                    "(set allow_unused)",
                     i, nb__shp(inputs[i]));
   }
   if (st != NB_OK) {

@@ -20,8 +20,8 @@ static bool checked(nb_tensor *const *inputs, int n, int i) {
 }
 
 /* <fn(x), v> as a double, under no-grad. */
-static nb_status project(nb_gradcheck_fn fn, nb_tensor *const *x, int n, void *user,
-                         nb_tensor *v, double *out) {
+static nb_status project(nb_gradcheck_fn fn, nb_tensor *const *x, int n, void *user, nb_tensor *v,
+                         double *out) {
   nb_tensor *y = fn(x, n, user);
   if (!y) return nb_last_status();
   nb_tensor *y64 = nbk_to(y, NB_DTYPE_FLOAT64);
@@ -140,11 +140,12 @@ static nb_tensor *first_grad_projection(nb_tensor *const *x, int n, void *vctx) 
       wrt[nwrt++] = x[i];
     }
   nb_tensor *vy = nbk_to(c->v, y->dtype);
-  nb_status st = !y->requires_grad ? NB_OK /* constant function: zero gradients */
-                 : vy ? nb_grad(&y, 1, wrt, nwrt, g,
-                                &(nb_grad_opts){.grad_outputs = &vy, .create_graph = true,
-                                                .allow_unused = true})
-                      : nb_last_status();
+  nb_status st =
+      !y->requires_grad ? NB_OK /* constant function: zero gradients */
+      : vy              ? nb_grad(
+                              &y, 1, wrt, nwrt, g,
+                              &(nb_grad_opts){.grad_outputs = &vy, .create_graph = true, .allow_unused = true})
+           : nb_last_status();
   if (st != NB_OK) {
     nb_set_grad_enabled(grad_on);
     return NULL;
@@ -152,8 +153,10 @@ static nb_tensor *first_grad_projection(nb_tensor *const *x, int n, void *vctx) 
   nb_tensor *total = NULL;
   for (int w = 0; w < nwrt; w++) {
     if (!g[w]) continue;
-    if (!c->u[idx[w]]) c->u[idx[w]] = nb_keep(nb_randn(NB_DTYPE_FLOAT64, g[w]->ndim, g[w]->shape, NULL));
-    nb_tensor *term = nb_sum(nb_mul(nb_to(g[w], NB_DTYPE_FLOAT64), c->u[idx[w]]), NB_ALL_DIMS, false);
+    if (!c->u[idx[w]])
+      c->u[idx[w]] = nb_keep(nb_randn(NB_DTYPE_FLOAT64, g[w]->ndim, g[w]->shape, NULL));
+    nb_tensor *term =
+        nb_sum(nb_mul(nb_to(g[w], NB_DTYPE_FLOAT64), c->u[idx[w]]), NB_ALL_DIMS, false);
     total = total ? nb_add(total, term) : term;
   }
   if (!total) total = nb_zeros(NB_DTYPE_FLOAT64, NB_SCALAR_SHAPE);

@@ -9,11 +9,11 @@
 #include "autograd/autograd_impl.h"
 
 /* Define the table entry nb__op_NAME from NAME_forward / NAME_backward. */
-#define NB_DEFINE_OP(NAME, NINPUTS, FLAGS)                                     \
+#define NB_DEFINE_OP(NAME, NINPUTS, FLAGS)                                                         \
   const nb_op_def nb__op_##NAME = {#NAME, NINPUTS, NAME##_forward, NAME##_backward, 0, FLAGS}
 /* Same, for an op with a typed params struct. */
-#define NB_DEFINE_OP_P(NAME, NINPUTS, PARAMS, FLAGS)                           \
-  const nb_op_def nb__op_##NAME = {#NAME,           NINPUTS,        NAME##_forward,             \
+#define NB_DEFINE_OP_P(NAME, NINPUTS, PARAMS, FLAGS)                                               \
+  const nb_op_def nb__op_##NAME = {#NAME,           NINPUTS,        NAME##_forward,                \
                                    NAME##_backward, sizeof(PARAMS), FLAGS}
 
 /* A sample's call: apply def with params (static storage in the sample). */
@@ -30,12 +30,12 @@ NB_INTERNAL nb_tensor *nb__sample_input(nb_op_sample *s, bool requires_grad, int
 NB_INTERNAL nb_tensor *nb__sample_apply(nb_tensor *const *inputs, int n, void *user);
 
 /* Set the sample to call op NAME with params P (a static object or NULL). */
-#define NB_SAMPLE_CALL(S, NAME, P)                                             \
-  do {                                                                         \
-    static nb_sample_call call_;                                               \
-    call_ = (nb_sample_call){&nb__op_##NAME, (P)};                              \
-    (S)->fn = nb__sample_apply;                                                \
-    (S)->user = &call_;                                                        \
+#define NB_SAMPLE_CALL(S, NAME, P)                                                                 \
+  do {                                                                                             \
+    static nb_sample_call call_;                                                                   \
+    call_ = (nb_sample_call){&nb__op_##NAME, (P)};                                                 \
+    (S)->fn = nb__sample_apply;                                                                    \
+    (S)->user = &call_;                                                                            \
   } while (0)
 
 #endif

@@ -45,7 +45,8 @@ nb_tensor *nb__sample_apply(nb_tensor *const *inputs, int n, void *user) {
 
 nb_tensor *nb__sum_to(nb_tensor *g, int ndim, const int64_t *shape) {
   NB_CHECK_NULL("sum_to", g);
-  if (g->ndim < ndim) return nb__fail_null(NB_ERR_SHAPE, "sum_to: %s has fewer dims than target", nb__shp(g));
+  if (g->ndim < ndim)
+    return nb__fail_null(NB_ERR_SHAPE, "sum_to: %s has fewer dims than target", nb__shp(g));
   int dims[NB_MAX_DIMS], n = 0, lead = g->ndim - ndim;
   for (int d = 0; d < g->ndim; d++) {
     if (d < lead) {

@@ -75,8 +75,8 @@ NB_API nb_status nb_random_split(nb_dataset *ds, const double *sizes, int n, uin
                                  nb_dataset **out);
 /* Like random_split with fractions, but each class (an int64 scalar target)
  * is split in the same proportions. */
-NB_API nb_status nb_stratified_split(nb_dataset *ds, const double *fractions, int n,
-                                     uint64_t seed, nb_dataset **out);
+NB_API nb_status nb_stratified_split(nb_dataset *ds, const double *fractions, int n, uint64_t seed,
+                                     nb_dataset **out);
 
 /* ---- CSV ------------------------------------------------------------------- */
 
@@ -101,9 +101,9 @@ typedef struct nb_csv_opts {
   bool use_target_index;
   int target_index;
   nb_csv_target target_kind;
-  bool sorted_labels;  /* class order: sorted, else first seen */
-  bool drop_bad_rows;  /* drop (and count) rows with missing / bad values instead of failing */
-  nb_dtype dtype;      /* features (and regression target) dtype; 0 = float32 */
+  bool sorted_labels; /* class order: sorted, else first seen */
+  bool drop_bad_rows; /* drop (and count) rows with missing / bad values instead of failing */
+  nb_dtype dtype;     /* features (and regression target) dtype; 0 = float32 */
 } nb_csv_opts;
 
 /* Load a CSV file (header, delimiter, quoted fields, CRLF, UTF-8 BOM, empty
@@ -160,9 +160,8 @@ typedef struct nb_sampler nb_sampler;
 NB_API nb_sampler *nb_sequential_sampler_new(int64_t n);
 NB_API nb_sampler *nb_random_sampler_new(int64_t n, uint64_t seed);
 /* num_samples indices drawn with probability proportional to weights. */
-NB_API nb_sampler *nb_weighted_sampler_new(const double *weights, int64_t n,
-                                           int64_t num_samples, bool replacement,
-                                           uint64_t seed);
+NB_API nb_sampler *nb_weighted_sampler_new(const double *weights, int64_t n, int64_t num_samples,
+                                           bool replacement, uint64_t seed);
 /* A user's sampler: count() indices per epoch written by fill(epoch, out). */
 NB_API nb_sampler *nb_sampler_new(int64_t (*count)(void *user),
                                   nb_status (*fill)(void *user, int64_t epoch, int64_t *out),

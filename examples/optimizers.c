@@ -22,8 +22,8 @@
 /* The whole CSV as two tensors: one loader batch holding every row. */
 static bool load_wine(const char *path, nb_tensor **x, nb_tensor **y) {
   nb_dataset *ds = nb_csv_load(path, &(nb_csv_opts){.target_column = "class"});
-  nb_loader *all = ds ? nb_loader_new(ds, &(nb_loader_opts){.batch_size = nb_dataset_len(ds)})
-                      : NULL;
+  nb_loader *all =
+      ds ? nb_loader_new(ds, &(nb_loader_opts){.batch_size = nb_dataset_len(ds)}) : NULL;
   nb_batch b;
   bool ok = all && nb_loader_next(all, &b);
   if (ok) {
@@ -83,8 +83,8 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  printf("wine: %d samples, %d features, %d classes; full-batch training loss\n", (int)nb_size(raw, 0), FEATURES,
-         CLASSES);
+  printf("wine: %d samples, %d features, %d classes; full-batch training loss\n",
+         (int)nb_size(raw, 0), FEATURES, CLASSES);
   printf("%6s", "step");
   for (int r = 0; r < RUNS; r++) printf("  %10s", names[r]);
   printf("\n");

@@ -17,11 +17,11 @@ extern "C" {
 /* ---- convolution ----------------------------------------------------------- */
 
 typedef struct nb_conv_layer_opts {
-  int64_t stride[2];   /* 0 = 1 */
-  int64_t padding[2];  /* 0 = 0 */
-  int64_t dilation[2]; /* 0 = 1 */
+  int64_t stride[2];         /* 0 = 1 */
+  int64_t padding[2];        /* 0 = 0 */
+  int64_t dilation[2];       /* 0 = 1 */
   int64_t output_padding[2]; /* ConvTranspose2d only */
-  int64_t groups;      /* 0 = 1 */
+  int64_t groups;            /* 0 = 1 */
   bool no_bias;
   nb_dtype dtype;
   nb_generator *generator;
@@ -39,7 +39,7 @@ NB_API nb_module *nb_conv_transpose2d_new(int64_t in_channels, int64_t out_chann
 /* ---- pooling and resampling ---------------------------------------------------- */
 
 typedef struct nb_pool_layer_opts {
-  int64_t stride[2];   /* 0 = kernel */
+  int64_t stride[2]; /* 0 = kernel */
   int64_t padding[2];
   int64_t dilation[2]; /* MaxPool2d; 0 = 1 */
   bool ceil_mode;
@@ -53,8 +53,8 @@ NB_API nb_module *nb_avg_pool2d_new(int64_t kernel_h, int64_t kernel_w,
 NB_API nb_module *nb_adaptive_avg_pool2d_new(int64_t out_h, int64_t out_w);
 /* Upsample by scale factors (or to a size when scale is 0): "nearest" or
  * "bilinear" (align_corners as given). */
-NB_API nb_module *nb_upsample_new(const char *mode, double scale_h, double scale_w,
-                                  int64_t size_h, int64_t size_w, bool align_corners);
+NB_API nb_module *nb_upsample_new(const char *mode, double scale_h, double scale_w, int64_t size_h,
+                                  int64_t size_w, bool align_corners);
 
 /* ---- normalization ----------------------------------------------------------------- */
 

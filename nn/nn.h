@@ -108,14 +108,13 @@ NB_API nb_module *nb_module_dict_get(nb_module *dict, const char *key);
 
 typedef struct nb_layer_opts {
   bool no_bias;
-  nb_dtype dtype;      /* 0 = float32 */
+  nb_dtype dtype;          /* 0 = float32 */
   nb_generator *generator; /* for initialization; NULL = default */
 } nb_layer_opts;
 
 NB_API nb_module *nb_linear_new(int64_t in_features, int64_t out_features,
                                 const nb_layer_opts *opts);
-NB_API nb_module *nb_bilinear_new(int64_t in1, int64_t in2, int64_t out,
-                                  const nb_layer_opts *opts);
+NB_API nb_module *nb_bilinear_new(int64_t in1, int64_t in2, int64_t out, const nb_layer_opts *opts);
 NB_API nb_module *nb_flatten_new(int start_dim, int end_dim);
 NB_API nb_module *nb_unflatten_new(int dim, int nsizes, const int64_t *sizes);
 NB_API nb_module *nb_identity_new(void);

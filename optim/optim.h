@@ -48,9 +48,9 @@ typedef struct nb_sgd_opts {
 } nb_sgd_opts;
 
 typedef struct nb_adam_opts {
-  double lr;       /* 0 = 1e-3 */
-  double betas[2]; /* 0 = 0.9, 0.999 */
-  double eps;      /* 0 = 1e-8 */
+  double lr;           /* 0 = 1e-3 */
+  double betas[2];     /* 0 = 0.9, 0.999 */
+  double eps;          /* 0 = 1e-8 */
   double weight_decay; /* Adam: L2 added to the gradient; AdamW: decoupled (0 = 1e-2 for AdamW) */
   bool amsgrad, maximize;
 } nb_adam_opts;
@@ -92,12 +92,10 @@ NB_API nb_optimizer *nb_nadam_new(nb_tensor *const *params, int n, const nb_adam
 NB_API nb_optimizer *nb_radam_new(nb_tensor *const *params, int n, const nb_adam_opts *opts);
 NB_API nb_optimizer *nb_rmsprop_new(nb_tensor *const *params, int n, const nb_rmsprop_opts *opts);
 NB_API nb_optimizer *nb_adagrad_new(nb_tensor *const *params, int n, const nb_adagrad_opts *opts);
-NB_API nb_optimizer *nb_adadelta_new(nb_tensor *const *params, int n,
-                                     const nb_adadelta_opts *opts);
+NB_API nb_optimizer *nb_adadelta_new(nb_tensor *const *params, int n, const nb_adadelta_opts *opts);
 /* Add a group; opts points to this optimizer's own opts type (NULL = the
  * construction opts). Returns the group index or a negative nb_status. */
-NB_API int nb_optim_add_group(nb_optimizer *opt, nb_tensor *const *params, int n,
-                              const void *opts);
+NB_API int nb_optim_add_group(nb_optimizer *opt, nb_tensor *const *params, int n, const void *opts);
 /* One update of every parameter that has a gradient (others are skipped). */
 NB_API nb_status nb_optim_step(nb_optimizer *opt);
 /* Zero every parameter's gradient (set_to_none frees them, PyTorch's default). */
@@ -143,8 +141,8 @@ NB_API nb_scheduler *nb_exponential_lr_new(nb_optimizer *opt, double gamma);
 NB_API nb_scheduler *nb_cosine_annealing_lr_new(nb_optimizer *opt, int t_max, double eta_min);
 NB_API nb_scheduler *nb_cosine_warm_restarts_new(nb_optimizer *opt, int t_0, int t_mult,
                                                  double eta_min);
-NB_API nb_scheduler *nb_linear_lr_new(nb_optimizer *opt, double start_factor,
-                                      double end_factor, int total_iters);
+NB_API nb_scheduler *nb_linear_lr_new(nb_optimizer *opt, double start_factor, double end_factor,
+                                      int total_iters);
 /* OneCycleLR (cos annealing, three_phase false): pct_start 0 = 0.3,
  * div_factor 0 = 25, final_div_factor 0 = 1e4. As PyTorch's default
  * cycle_momentum, momentum goes 0.95 -> 0.85 -> 0.95 against the lr: SGD's
@@ -196,13 +194,13 @@ NB_API nb_status nb_clip_grad_value(nb_tensor *const *params, int n, double clip
 /* Save the model's state, the optimizer's state, the scheduler's state (may be
  * NULL), the epoch and the default generator's state in one safetensors file,
  * atomically, so training resumes exactly. */
-NB_API nb_status nb_checkpoint_save(const char *path, struct nb_module *model,
-                                    nb_optimizer *opt, nb_scheduler *sched, int64_t epoch);
+NB_API nb_status nb_checkpoint_save(const char *path, struct nb_module *model, nb_optimizer *opt,
+                                    nb_scheduler *sched, int64_t epoch);
 /* Restore all of it (the objects must be built the same way as when saved);
  * *epoch receives the saved epoch. Mismatches are reported all at once and
  * nothing is changed unless every check passes. */
-NB_API nb_status nb_checkpoint_load(const char *path, struct nb_module *model,
-                                    nb_optimizer *opt, nb_scheduler *sched, int64_t *epoch);
+NB_API nb_status nb_checkpoint_load(const char *path, struct nb_module *model, nb_optimizer *opt,
+                                    nb_scheduler *sched, int64_t *epoch);
 
 #ifdef __cplusplus
 }

@@ -364,9 +364,7 @@ _Static_assert(sizeof loops / sizeof loops[0] == OP_COUNT, "one row of loops per
 
 #define NO_DTYPE (-1)
 
-static int category(int dtype) {
-  return dtype == BOOL ? 0 : dtype == I64 ? 1 : 2;
-}
+static int category(int dtype) { return dtype == BOOL ? 0 : dtype == I64 ? 1 : 2; }
 
 static int promote(int a, int b) {
   return a == NO_DTYPE ? b : b == NO_DTYPE ? a : (int)nb_promote_types(a, b);
@@ -381,9 +379,7 @@ static int combine(int higher, int lower) {
   return higher != NO_DTYPE ? higher : lower;
 }
 
-static bool is_integral(double s) {
-  return isfinite(s) && s == floor(s);
-}
+static bool is_integral(double s) { return isfinite(s) && s == floor(s); }
 
 static bool fits_int64(double s) {
   return s >= -9223372036854775808.0 && s < 9223372036854775808.0;
@@ -402,9 +398,7 @@ typedef struct {
   double p[MAX_PARAMS];
 } call;
 
-static bool is_scalar(const call *c, int i) {
-  return (c->scalars >> i) & 1u;
-}
+static bool is_scalar(const call *c, int i) { return (c->scalars >> i) & 1u; }
 
 /* The result dtype over the operands (skipping a condition) and, for
  * PARAMS_PROMOTE ops, the non-NaN params: dimensioned tensors > 0-d tensors >
@@ -557,8 +551,7 @@ static nb_status apply(const call *c, nb_tensor *dst, nb_tensor **result) {
     }
     nb__iter_run(&it, loops[c->op][ct], &prm, true);
   }
-  for (int i = 0; i < 3; i++)
-    nb_free(tmps[i]);
+  for (int i = 0; i < 3; i++) nb_free(tmps[i]);
 
   if (!dst) {
     if (st != NB_OK)
@@ -582,9 +575,7 @@ static nb_tensor *make(call c) {
 }
 
 /* In place into operand 0 (apply checks it for NULL like the others). */
-static nb_status inplace(call c) {
-  return apply(&c, c.t[0], NULL);
-}
+static nb_status inplace(call c) { return apply(&c, c.t[0], NULL); }
 
 /* Call builders. */
 #define TENSORS(...) .t = {__VA_ARGS__}
@@ -612,27 +603,13 @@ static nb_tensor *unary_params(const char *name, op o, nb_tensor *x, double p0, 
 
 /* ---- public: binary ------------------------------------------------------ */
 
-nb_tensor *nbk_add(nb_tensor *a, nb_tensor *b) {
-  return binary("add", OP_ADD, a, b);
-}
-nb_tensor *nbk_sub(nb_tensor *a, nb_tensor *b) {
-  return binary("sub", OP_SUB, a, b);
-}
-nb_tensor *nbk_mul(nb_tensor *a, nb_tensor *b) {
-  return binary("mul", OP_MUL, a, b);
-}
-nb_tensor *nbk_div(nb_tensor *a, nb_tensor *b) {
-  return binary("div", OP_DIV, a, b);
-}
-nb_tensor *nbk_pow(nb_tensor *a, nb_tensor *b) {
-  return binary("pow", OP_POW, a, b);
-}
-nb_tensor *nbk_maximum(nb_tensor *a, nb_tensor *b) {
-  return binary("maximum", OP_MAX, a, b);
-}
-nb_tensor *nbk_minimum(nb_tensor *a, nb_tensor *b) {
-  return binary("minimum", OP_MIN, a, b);
-}
+nb_tensor *nbk_add(nb_tensor *a, nb_tensor *b) { return binary("add", OP_ADD, a, b); }
+nb_tensor *nbk_sub(nb_tensor *a, nb_tensor *b) { return binary("sub", OP_SUB, a, b); }
+nb_tensor *nbk_mul(nb_tensor *a, nb_tensor *b) { return binary("mul", OP_MUL, a, b); }
+nb_tensor *nbk_div(nb_tensor *a, nb_tensor *b) { return binary("div", OP_DIV, a, b); }
+nb_tensor *nbk_pow(nb_tensor *a, nb_tensor *b) { return binary("pow", OP_POW, a, b); }
+nb_tensor *nbk_maximum(nb_tensor *a, nb_tensor *b) { return binary("maximum", OP_MAX, a, b); }
+nb_tensor *nbk_minimum(nb_tensor *a, nb_tensor *b) { return binary("minimum", OP_MIN, a, b); }
 
 nb_tensor *nbk_add_scalar(nb_tensor *x, double s) {
   return binary_scalar("add_scalar", OP_ADD, x, s, false);
@@ -661,72 +638,34 @@ nb_tensor *nbk_rpow_scalar(nb_tensor *x, double base) {
 
 /* ---- public: unary ------------------------------------------------------- */
 
-nb_tensor *nbk_neg(nb_tensor *x) {
-  return unary("neg", OP_NEG, x);
-}
-nb_tensor *nbk_exp(nb_tensor *x) {
-  return unary("exp", OP_EXP, x);
-}
-nb_tensor *nbk_log(nb_tensor *x) {
-  return unary("log", OP_LOG, x);
-}
-nb_tensor *nbk_log1p(nb_tensor *x) {
-  return unary("log1p", OP_LOG1P, x);
-}
-nb_tensor *nbk_expm1(nb_tensor *x) {
-  return unary("expm1", OP_EXPM1, x);
-}
-nb_tensor *nbk_sqrt(nb_tensor *x) {
-  return unary("sqrt", OP_SQRT, x);
-}
-nb_tensor *nbk_rsqrt(nb_tensor *x) {
-  return unary("rsqrt", OP_RSQRT, x);
-}
-nb_tensor *nbk_abs(nb_tensor *x) {
-  return unary("abs", OP_ABS, x);
-}
-nb_tensor *nbk_sign(nb_tensor *x) {
-  return unary("sign", OP_SIGN, x);
-}
-nb_tensor *nbk_sin(nb_tensor *x) {
-  return unary("sin", OP_SIN, x);
-}
-nb_tensor *nbk_cos(nb_tensor *x) {
-  return unary("cos", OP_COS, x);
-}
-nb_tensor *nbk_tanh(nb_tensor *x) {
-  return unary("tanh", OP_TANH, x);
-}
-nb_tensor *nbk_sigmoid(nb_tensor *x) {
-  return unary("sigmoid", OP_SIGMOID, x);
-}
-nb_tensor *nbk_relu(nb_tensor *x) {
-  return unary("relu", OP_RELU, x);
-}
+nb_tensor *nbk_neg(nb_tensor *x) { return unary("neg", OP_NEG, x); }
+nb_tensor *nbk_exp(nb_tensor *x) { return unary("exp", OP_EXP, x); }
+nb_tensor *nbk_log(nb_tensor *x) { return unary("log", OP_LOG, x); }
+nb_tensor *nbk_log1p(nb_tensor *x) { return unary("log1p", OP_LOG1P, x); }
+nb_tensor *nbk_expm1(nb_tensor *x) { return unary("expm1", OP_EXPM1, x); }
+nb_tensor *nbk_sqrt(nb_tensor *x) { return unary("sqrt", OP_SQRT, x); }
+nb_tensor *nbk_rsqrt(nb_tensor *x) { return unary("rsqrt", OP_RSQRT, x); }
+nb_tensor *nbk_abs(nb_tensor *x) { return unary("abs", OP_ABS, x); }
+nb_tensor *nbk_sign(nb_tensor *x) { return unary("sign", OP_SIGN, x); }
+nb_tensor *nbk_sin(nb_tensor *x) { return unary("sin", OP_SIN, x); }
+nb_tensor *nbk_cos(nb_tensor *x) { return unary("cos", OP_COS, x); }
+nb_tensor *nbk_tanh(nb_tensor *x) { return unary("tanh", OP_TANH, x); }
+nb_tensor *nbk_sigmoid(nb_tensor *x) { return unary("sigmoid", OP_SIGMOID, x); }
+nb_tensor *nbk_relu(nb_tensor *x) { return unary("relu", OP_RELU, x); }
 nb_tensor *nbk_gelu(nb_tensor *x, bool tanh_approx) {
   return tanh_approx ? unary("gelu", OP_GELU_TANH, x) : unary("gelu", OP_GELU, x);
 }
-nb_tensor *nbk_silu(nb_tensor *x) {
-  return unary("silu", OP_SILU, x);
-}
+nb_tensor *nbk_silu(nb_tensor *x) { return unary("silu", OP_SILU, x); }
 nb_tensor *nbk_softplus(nb_tensor *x, double beta, double threshold) {
   return unary_params("softplus", OP_SOFTPLUS, x, beta, threshold);
 }
 nb_tensor *nbk_leaky_relu(nb_tensor *x, double negative_slope) {
   return unary_params("leaky_relu", OP_LEAKY_RELU, x, negative_slope, 0);
 }
-nb_tensor *nbk_elu(nb_tensor *x, double alpha) {
-  return unary_params("elu", OP_ELU, x, alpha, 0);
-}
-nb_tensor *nb_floor(nb_tensor *x) {
-  return unary("floor", OP_FLOOR, x);
-}
-nb_tensor *nb_ceil(nb_tensor *x) {
-  return unary("ceil", OP_CEIL, x);
-}
-nb_tensor *nb_round(nb_tensor *x) {
-  return unary("round", OP_ROUND, x);
-}
+nb_tensor *nbk_elu(nb_tensor *x, double alpha) { return unary_params("elu", OP_ELU, x, alpha, 0); }
+nb_tensor *nb_floor(nb_tensor *x) { return unary("floor", OP_FLOOR, x); }
+nb_tensor *nb_ceil(nb_tensor *x) { return unary("ceil", OP_CEIL, x); }
+nb_tensor *nb_round(nb_tensor *x) { return unary("round", OP_ROUND, x); }
 
 /* Clamp's bounds: NaN = absent, at least one given; lo > hi clamps all to hi
  * (PyTorch's min(max(x, lo), hi)). NB_OK or an error naming op. */
@@ -749,24 +688,12 @@ nb_tensor *nbk_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b) {
 
 /* ---- public: comparisons and logic --------------------------------------- */
 
-nb_tensor *nb_eq(nb_tensor *a, nb_tensor *b) {
-  return binary("eq", OP_EQ, a, b);
-}
-nb_tensor *nb_ne(nb_tensor *a, nb_tensor *b) {
-  return binary("ne", OP_NE, a, b);
-}
-nb_tensor *nb_lt(nb_tensor *a, nb_tensor *b) {
-  return binary("lt", OP_LT, a, b);
-}
-nb_tensor *nb_le(nb_tensor *a, nb_tensor *b) {
-  return binary("le", OP_LE, a, b);
-}
-nb_tensor *nb_gt(nb_tensor *a, nb_tensor *b) {
-  return binary("gt", OP_GT, a, b);
-}
-nb_tensor *nb_ge(nb_tensor *a, nb_tensor *b) {
-  return binary("ge", OP_GE, a, b);
-}
+nb_tensor *nb_eq(nb_tensor *a, nb_tensor *b) { return binary("eq", OP_EQ, a, b); }
+nb_tensor *nb_ne(nb_tensor *a, nb_tensor *b) { return binary("ne", OP_NE, a, b); }
+nb_tensor *nb_lt(nb_tensor *a, nb_tensor *b) { return binary("lt", OP_LT, a, b); }
+nb_tensor *nb_le(nb_tensor *a, nb_tensor *b) { return binary("le", OP_LE, a, b); }
+nb_tensor *nb_gt(nb_tensor *a, nb_tensor *b) { return binary("gt", OP_GT, a, b); }
+nb_tensor *nb_ge(nb_tensor *a, nb_tensor *b) { return binary("ge", OP_GE, a, b); }
 nb_tensor *nb_eq_scalar(nb_tensor *x, double s) {
   return binary_scalar("eq_scalar", OP_EQ, x, s, false);
 }
@@ -788,9 +715,7 @@ nb_tensor *nb_ge_scalar(nb_tensor *x, double s) {
 nb_tensor *nb_logical_and(nb_tensor *a, nb_tensor *b) {
   return binary("logical_and", OP_AND, a, b);
 }
-nb_tensor *nb_logical_or(nb_tensor *a, nb_tensor *b) {
-  return binary("logical_or", OP_OR, a, b);
-}
+nb_tensor *nb_logical_or(nb_tensor *a, nb_tensor *b) { return binary("logical_or", OP_OR, a, b); }
 /* x == 0 in x's own dtype (NaN counts as true, so its negation is false). */
 nb_tensor *nb_logical_not(nb_tensor *x) {
   NB_CHECK_NULL("logical_not", x);

@@ -28,12 +28,8 @@
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* Size / stride of dim d, treating a 0-d tensor as one element. */
-static int64_t size_at(const nb_tensor *t, int d) {
-  return t->ndim ? t->shape[d] : 1;
-}
-static int64_t stride_at(const nb_tensor *t, int d) {
-  return t->ndim ? t->strides[d] : 0;
-}
+static int64_t size_at(const nb_tensor *t, int d) { return t->ndim ? t->shape[d] : 1; }
+static int64_t stride_at(const nb_tensor *t, int d) { return t->ndim ? t->strides[d] : 0; }
 
 /* A result written through views starts life at version 0 like any new tensor. */
 static nb_tensor *fresh(nb_tensor *out) {
@@ -237,29 +233,23 @@ static void sg_compact(sg_plan *p, int dim) {
         else if (mode != SG_COPY)                                                                  \
           dp += ip[0] * jump;                                                                      \
         if (mode == SG_ADD) {                                                                      \
-          for (int64_t i = 0; i < n; i++)                                                          \
-            dp[i * ds] = ADD(dp[i * ds], sp[i * ss]);                                              \
+          for (int64_t i = 0; i < n; i++) dp[i * ds] = ADD(dp[i * ds], sp[i * ss]);                \
         } else if (ds == 1 && ss == 1) {                                                           \
-          for (int64_t i = 0; i < n; i++)                                                          \
-            dp[i] = sp[i];                                                                         \
+          for (int64_t i = 0; i < n; i++) dp[i] = sp[i];                                           \
         } else {                                                                                   \
-          for (int64_t i = 0; i < n; i++)                                                          \
-            dp[i * ds] = sp[i * ss];                                                               \
+          for (int64_t i = 0; i < n; i++) dp[i * ds] = sp[i * ss];                                 \
         }                                                                                          \
       } else if (mode == SG_GATHER) {                                                              \
-        for (int64_t i = 0; i < n; i++)                                                            \
-          dp[i * ds] = sp[i * ss + ip[i * is] * jump];                                             \
+        for (int64_t i = 0; i < n; i++) dp[i * ds] = sp[i * ss + ip[i * is] * jump];               \
       } else if (mode == SG_SCATTER) {                                                             \
-        for (int64_t i = 0; i < n; i++)                                                            \
-          dp[i * ds + ip[i * is] * jump] = sp[i * ss];                                             \
+        for (int64_t i = 0; i < n; i++) dp[i * ds + ip[i * is] * jump] = sp[i * ss];               \
       } else {                                                                                     \
         for (int64_t i = 0; i < n; i++) {                                                          \
           T *q = dp + i * ds + ip[i * is] * jump;                                                  \
           *q = ADD(*q, sp[i * ss]);                                                                \
         }                                                                                          \
       }                                                                                            \
-      for (int k = last - 1; k >= 0 && ++pos[k] == p->shape[k]; k--)                               \
-        pos[k] = 0;                                                                                \
+      for (int k = last - 1; k >= 0 && ++pos[k] == p->shape[k]; k--) pos[k] = 0;                   \
     }                                                                                              \
   }
 
@@ -291,15 +281,13 @@ static void sg_run(sg_plan *p, int dim, nb_dtype dtype) {
   const sg_fn fn = sg_kernels[dtype];
   const int last = p->ndim - 1;
   int64_t numel = 1;
-  for (int k = 0; k < p->ndim; k++)
-    numel *= p->shape[k];
+  for (int k = 0; k < p->ndim; k++) numel *= p->shape[k];
   if (numel == 0) return;
   const int64_t cols = p->shape[last], rows = numel / cols;
   const bool scatter = p->mode == SG_SCATTER || p->mode == SG_ADD;
   int64_t unit = 1; /* rows that must stay in one thread */
   if (scatter && p->kdim >= 0)
-    for (int k = p->kdim; k < last; k++)
-      unit *= p->shape[k];
+    for (int k = p->kdim; k < last; k++) unit *= p->shape[k];
   const int64_t units = rows / unit;
   const bool cols_ok = !(scatter && p->kdim == last);
   int threads = nb__threads_for(numel);
@@ -334,15 +322,12 @@ static nb_status check_list(const char *op, nb_tensor *const *tensors, int n, nb
   for (int i = 0; i < n; i++)
     if (!tensors[i]) return nb__null_input(op);
   *dtype = tensors[0]->dtype;
-  for (int i = 1; i < n; i++)
-    *dtype = nb_promote_types(*dtype, tensors[i]->dtype);
+  for (int i = 1; i < n; i++) *dtype = nb_promote_types(*dtype, tensors[i]->dtype);
   return NB_OK;
 }
 
 /* PyTorch's legacy rule: 1-D empty tensors are ignored by cat. */
-static bool cat_skipped(const nb_tensor *t) {
-  return t->ndim == 1 && t->shape[0] == 0;
-}
+static bool cat_skipped(const nb_tensor *t) { return t->ndim == 1 && t->shape[0] == 0; }
 
 nb_tensor *nbk_cat(nb_tensor *const *tensors, int n, int dim) {
   const char *op = "cat";
@@ -404,8 +389,7 @@ nb_tensor *nbk_stack(nb_tensor *const *tensors, int n, int dim) {
   for (int i = 1; i < n; i++) {
     const nb_tensor *t = tensors[i];
     bool same = t->ndim == r->ndim;
-    for (int k = 0; k < r->ndim && same; k++)
-      same = t->shape[k] == r->shape[k];
+    for (int k = 0; k < r->ndim && same; k++) same = t->shape[k] == r->shape[k];
     if (!same)
       return nb__fail_null(NB_ERR_SHAPE,
                            "stack: input %d has shape %s but input 0 has shape %s: stack needs "
@@ -413,13 +397,11 @@ nb_tensor *nbk_stack(nb_tensor *const *tensors, int n, int dim) {
                            i, nb__shp(t), nb__shp(r));
   }
   int64_t shape[NB_MAX_DIMS], st[NB_MAX_DIMS];
-  for (int k = 0, j = 0; k <= r->ndim; k++)
-    shape[k] = k == d ? n : r->shape[j++];
+  for (int k = 0, j = 0; k <= r->ndim; k++) shape[k] = k == d ? n : r->shape[j++];
   nb_tensor *out = nb__new(op, dtype, r->ndim + 1, shape);
   if (!out) return NULL;
   if (out->numel == 0) return out;
-  for (int k = 0; k < r->ndim; k++)
-    st[k] = out->strides[k < d ? k : k + 1];
+  for (int k = 0; k < r->ndim; k++) st[k] = out->strides[k < d ? k : k + 1];
   for (int i = 0; i < n; i++)
     if (copy_into(out, r->ndim, r->shape, st, i * out->strides[d], tensors[i]) != NB_OK)
       return free_null(out);
@@ -602,8 +584,7 @@ static nb_status check_mask(const char *op, const nb_tensor *mask) {
     if (s[0] == (int64_t)sizeof(T) && s[1] == 1) {                                                 \
       T *d = (T *)p[0];                                                                            \
       const uint8_t *m = (const uint8_t *)p[1];                                                    \
-      for (int64_t i = 0; i < n; i++)                                                              \
-        d[i] = m[i] ? v : d[i];                                                                    \
+      for (int64_t i = 0; i < n; i++) d[i] = m[i] ? v : d[i];                                      \
     } else {                                                                                       \
       for (int64_t i = 0; i < n; i++)                                                              \
         if (*(const uint8_t *)(p[1] + i * s[1])) *(T *)(p[0] + i * s[0]) = v;                      \
@@ -635,8 +616,7 @@ nb_tensor *nbk_masked_fill(nb_tensor *x, nb_tensor *mask, double value) {
 
 static void count_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
   int64_t c = 0;
-  for (int64_t i = 0; i < n; i++)
-    c += *(const uint8_t *)(p[0] + i * s[0]) != 0;
+  for (int64_t i = 0; i < n; i++) c += *(const uint8_t *)(p[0] + i * s[0]) != 0;
   *(int64_t *)vctx += c;
 }
 
@@ -723,8 +703,7 @@ nb_tensor *nb_one_hot(nb_tensor *labels, int64_t num_classes) {
   int64_t *o = nb__ptr(out, 0);
   const int64_t *l = nb__ptr(lab, 0);
   memset(o, 0, sizeof(int64_t) * (size_t)out->numel);
-  for (int64_t i = 0; i < lab->numel; i++)
-    o[i * classes + l[i]] = 1;
+  for (int64_t i = 0; i < lab->numel; i++) o[i * classes + l[i]] = 1;
   nb_free(lab);
   return out;
 }
@@ -780,14 +759,12 @@ nb_tensor *nbk_repeat(nb_tensor *x, int nrepeats, const int64_t *repeats) {
   int64_t pos[2 * NB_MAX_DIMS] = {0};
   while (st == NB_OK) {
     int64_t od = 0, os = 0;
-    for (int e = nv; e < ne; e++)
-      od += pos[e] * edst[e], os += pos[e] * esrc[e];
+    for (int e = nv; e < ne; e++) od += pos[e] * edst[e], os += pos[e] * esrc[e];
     dv->offset = out->offset + od;
     sv->offset = x->offset + os;
     st = nb_copy_(dv, sv);
     int e = nv;
-    while (e < ne && ++pos[e] == esz[e])
-      pos[e++] = 0;
+    while (e < ne && ++pos[e] == esz[e]) pos[e++] = 0;
     if (e == ne) break;
   }
   nb_free(sv);

@@ -66,8 +66,7 @@ mismatch:;
   int len = snprintf(msg, sizeof msg, "%s: shapes", op);
   for (int a = 1; a < narg && len < (int)sizeof msg; a++)
     len += snprintf(msg + len, sizeof msg - (size_t)len, " %s", nb__shp(args[a]));
-  return nb__fail(NB_ERR_SHAPE, "%s cannot be broadcast to the output shape %s", msg,
-                  nb__shp(out));
+  return nb__fail(NB_ERR_SHAPE, "%s cannot be broadcast to the output shape %s", msg, nb__shp(out));
 }
 
 void nb__iter_range(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn, void *ctx) {

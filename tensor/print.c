@@ -38,8 +38,7 @@ static void put_n(sbuf *s, const char *p, size_t n) {
   if (s->oom) return;
   if (s->len + n + 1 > s->cap) {
     size_t cap = s->cap ? s->cap : 256;
-    while (cap < s->len + n + 1)
-      cap *= 2;
+    while (cap < s->len + n + 1) cap *= 2;
     char *nb = realloc(s->buf, cap);
     if (!nb) {
       s->oom = true;
@@ -53,13 +52,10 @@ static void put_n(sbuf *s, const char *p, size_t n) {
   s->buf[s->len] = '\0';
 }
 
-static void put(sbuf *s, const char *p) {
-  put_n(s, p, strlen(p));
-}
+static void put(sbuf *s, const char *p) { put_n(s, p, strlen(p)); }
 
 static void put_spaces(sbuf *s, int n) {
-  for (int i = 0; i < n; i++)
-    put_n(s, " ", 1);
+  for (int i = 0; i < n; i++) put_n(s, " ", 1);
 }
 
 /* ---- the formatter --------------------------------------------------------- */
@@ -94,12 +90,9 @@ static void visit(printer *p, int dim, int64_t off, visit_fn fn) {
 /* Text of one value without padding; returns its length. */
 static int format_value(const printer *p, const void *elem, char *out, size_t size) {
   switch (p->t->dtype) {
-  case NB_DTYPE_INT64:
-    return snprintf(out, size, "%lld", (long long)*(const int64_t *)elem);
-  case NB_DTYPE_BOOL:
-    return snprintf(out, size, "%s", *(const uint8_t *)elem ? "True" : "False");
-  default:
-    break;
+  case NB_DTYPE_INT64: return snprintf(out, size, "%lld", (long long)*(const int64_t *)elem);
+  case NB_DTYPE_BOOL: return snprintf(out, size, "%s", *(const uint8_t *)elem ? "True" : "False");
+  default: break;
   }
   double v = nb__load(p->t->dtype, elem);
   if (isnan(v)) return snprintf(out, size, "nan"); /* never "-nan" */
@@ -187,8 +180,7 @@ static void put_tensor(sbuf *s, const printer *p, int dim, int64_t off, int inde
     for (int64_t i = 0; i < n; i++) {
       if (i > 0) {
         put(s, ",");
-        for (int j = 0; j < t->ndim - dim - 1; j++)
-          put(s, "\n");
+        for (int j = 0; j < t->ndim - dim - 1; j++) put(s, "\n");
         put_spaces(s, indent + 1);
       }
       if (elide && i == EDGE) {
@@ -266,9 +258,7 @@ nb_status nb_fprint(FILE *f, const nb_tensor *t) {
   return NB_OK;
 }
 
-nb_status nb_print(const nb_tensor *t) {
-  return nb_fprint(stdout, t);
-}
+nb_status nb_print(const nb_tensor *t) { return nb_fprint(stdout, t); }
 
 /* ---- comparisons ------------------------------------------------------------ */
 

@@ -37,8 +37,8 @@ bool nb_dtype_is_floating(nb_dtype dtype) { return dtype_ok(dtype) && dtype_info
 
 nb_dtype nb_promote_types(nb_dtype a, nb_dtype b) {
   /* Rank order bool < int64 < float32 < float64. */
-  static const int rank[] = {[NB_DTYPE_BOOL] = 0, [NB_DTYPE_INT64] = 1, [NB_DTYPE_FLOAT32] = 2,
-                             [NB_DTYPE_FLOAT64] = 3};
+  static const int rank[] = {
+      [NB_DTYPE_BOOL] = 0, [NB_DTYPE_INT64] = 1, [NB_DTYPE_FLOAT32] = 2, [NB_DTYPE_FLOAT64] = 3};
   if (!dtype_ok(a)) return b;
   if (!dtype_ok(b)) return a;
   return rank[a] >= rank[b] ? a : b;
@@ -60,9 +60,10 @@ void nb__store(nb_dtype dtype, void *p, double v) {
   case NB_DTYPE_FLOAT64: *(double *)p = v; break;
   case NB_DTYPE_INT64:
     /* Truncate toward zero like a C cast, but never invoke UB on NaN/huge. */
-    *(int64_t *)p = isnan(v) ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX
-                                : v <= -9.2233720368547758e18 ? INT64_MIN
-                                                               : (int64_t)v;
+    *(int64_t *)p = isnan(v)                      ? 0
+                    : v >= 9.2233720368547758e18  ? INT64_MAX
+                    : v <= -9.2233720368547758e18 ? INT64_MIN
+                                                  : (int64_t)v;
     break;
   case NB_DTYPE_BOOL: *(uint8_t *)p = v != 0.0; break;
   default: break;
@@ -114,8 +115,8 @@ nb_status nb__check_shape(const char *op, int ndim, const int64_t *shape) {
   if (ndim > 0 && !shape) return nb__fail(NB_ERR_ARG, "%s: shape is NULL for %d dims", op, ndim);
   for (int i = 0; i < ndim; i++)
     if (shape[i] < 0)
-      return nb__fail(NB_ERR_SHAPE, "%s: size %lld at dim %d is negative", op,
-                      (long long)shape[i], i);
+      return nb__fail(NB_ERR_SHAPE, "%s: size %lld at dim %d is negative", op, (long long)shape[i],
+                      i);
   return NB_OK;
 }
 
@@ -136,8 +137,8 @@ int64_t nb__numel_checked(const char *op, int ndim, const int64_t *shape) {
   return n;
 }
 
-nb_status nb__broadcast_shapes(const char *op, int na, const int64_t *sa, int nb,
-                               const int64_t *sb, int *nout, int64_t *out) {
+nb_status nb__broadcast_shapes(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
+                               int *nout, int64_t *out) {
   int n = na > nb ? na : nb;
   int64_t tmp[NB_MAX_DIMS];
   for (int i = 0; i < n; i++) {
@@ -246,8 +247,7 @@ nb_tensor *nb__new_view(const nb_tensor *base, int ndim, const int64_t *shape,
 }
 
 nb_tensor *nb_from_blob(nb_dtype dtype, void *data, int ndim, const int64_t *shape,
-                        const int64_t *strides, void (*release)(void *data, void *ctx),
-                        void *ctx) {
+                        const int64_t *strides, void (*release)(void *data, void *ctx), void *ctx) {
   const char *op = "from_blob";
   if (!dtype_ok(dtype)) return nb__fail_null(NB_ERR_DTYPE, "%s: invalid dtype %d", op, (int)dtype);
   if (nb__check_shape(op, ndim, shape) != NB_OK) return NULL;
@@ -423,8 +423,8 @@ void nb_bump_version(nb_tensor *t) {
 double nb_item(const nb_tensor *t) {
   if (!t) return nb__null_input("item"), NAN;
   if (t->numel != 1)
-    return nb__fail(NB_ERR_SHAPE, "item: tensor of shape %s has %lld elements, not 1",
-                    nb__shp(t), (long long)t->numel),
+    return nb__fail(NB_ERR_SHAPE, "item: tensor of shape %s has %lld elements, not 1", nb__shp(t),
+                    (long long)t->numel),
            NAN;
   return nb__load(t->dtype, nb__ptr(t, 0));
 }

@@ -109,13 +109,11 @@ typedef struct nb_view {
 } nb_view;
 
 /* Shape literal helpers: nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3)). */
-#define NB_SHAPE(...)                                                          \
-  (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),                   \
-      (const int64_t[]) { __VA_ARGS__ }
+#define NB_SHAPE(...)                                                                              \
+  (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) { __VA_ARGS__ }
 #define NB_SCALAR_SHAPE 0, NULL
 /* Dim-list literal: nbk_sum(x, NB_DIMS(0, 1), false). NB_ALL_DIMS = every dim. */
-#define NB_DIMS(...)                                                           \
-  (const int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
+#define NB_DIMS(...) (const int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
 #define NB_ALL_DIMS NULL, 0
 
 NB_API nb_dtype nb_dtype_of(const nb_tensor *t);
@@ -177,13 +175,13 @@ NB_API nb_tensor *nb_scope_end_keep(nb_tensor *keep);
 NB_API int nb_scope_depth(void);
 
 typedef struct nb_mem_stats {
-  int64_t live_tensors;   /* tensor objects alive */
-  int64_t live_storages;  /* storages alive */
-  int64_t bytes_in_use;   /* bytes of live storages (owned ones) */
-  int64_t bytes_cached;   /* bytes held in the allocator's free lists */
-  int64_t peak_bytes;     /* high-water mark of bytes_in_use */
-  int64_t system_allocs;  /* calls made to the underlying allocator so far */
-  int64_t cache_hits;     /* storage requests served from the free lists */
+  int64_t live_tensors;  /* tensor objects alive */
+  int64_t live_storages; /* storages alive */
+  int64_t bytes_in_use;  /* bytes of live storages (owned ones) */
+  int64_t bytes_cached;  /* bytes held in the allocator's free lists */
+  int64_t peak_bytes;    /* high-water mark of bytes_in_use */
+  int64_t system_allocs; /* calls made to the underlying allocator so far */
+  int64_t cache_hits;    /* storage requests served from the free lists */
 } nb_mem_stats;
 NB_API void nb_mem_stats_get(nb_mem_stats *stats);
 
@@ -254,8 +252,8 @@ NB_API nb_tensor *nb_eye(nb_dtype dtype, int64_t n, int64_t m);
  * (int64). g NULL = the default generator. */
 NB_API nb_tensor *nb_rand(nb_dtype dtype, int ndim, const int64_t *shape, nb_generator *g);
 NB_API nb_tensor *nb_randn(nb_dtype dtype, int ndim, const int64_t *shape, nb_generator *g);
-NB_API nb_tensor *nb_normal(nb_dtype dtype, int ndim, const int64_t *shape, double mean,
-                            double std, nb_generator *g);
+NB_API nb_tensor *nb_normal(nb_dtype dtype, int ndim, const int64_t *shape, double mean, double std,
+                            nb_generator *g);
 NB_API nb_tensor *nb_uniform(nb_dtype dtype, int ndim, const int64_t *shape, double low,
                              double high, nb_generator *g);
 NB_API nb_tensor *nb_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,

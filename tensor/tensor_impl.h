@@ -57,9 +57,9 @@ struct nb_tensor {
 
   /* Autograd's fields: the tensor layer stores and releases them only. */
   bool requires_grad;
-  nb_tensor *grad;         /* accumulated gradient of a leaf (owned) */
-  nb_object *grad_fn;      /* the node that made this tensor, NULL for leaves */
-  int grad_fn_output;      /* which output of grad_fn this tensor is */
+  nb_tensor *grad;          /* accumulated gradient of a leaf (owned) */
+  nb_object *grad_fn;       /* the node that made this tensor, NULL for leaves */
+  int grad_fn_output;       /* which output of grad_fn this tensor is */
   nb_object *autograd_meta; /* hooks, retain_grad...; NULL until needed */
 
   nb_tensor *release_next; /* the deferred-release queue's link */
@@ -80,20 +80,20 @@ NB_INTERNAL nb_status nb__null_input(const char *op);
 
 /* Return NULL / NB_ERR_NULL from the calling function if any of the tensors
  * is NULL (without overwriting the first error). */
-#define NB_CHECK_NULL(op, ...)                                                 \
-  do {                                                                         \
-    const nb_tensor *nb__in_[] = {__VA_ARGS__};                                \
-    for (size_t nb__i_ = 0; nb__i_ < sizeof nb__in_ / sizeof nb__in_[0]; nb__i_++) \
-      if (!nb__in_[nb__i_]) {                                                  \
-        nb__null_input(op);                                                    \
-        return NULL;                                                           \
-      }                                                                        \
+#define NB_CHECK_NULL(op, ...)                                                                     \
+  do {                                                                                             \
+    const nb_tensor *nb__in_[] = {__VA_ARGS__};                                                    \
+    for (size_t nb__i_ = 0; nb__i_ < sizeof nb__in_ / sizeof nb__in_[0]; nb__i_++)                 \
+      if (!nb__in_[nb__i_]) {                                                                      \
+        nb__null_input(op);                                                                        \
+        return NULL;                                                                               \
+      }                                                                                            \
   } while (0)
-#define NB_CHECK_NULL_STATUS(op, ...)                                          \
-  do {                                                                         \
-    const nb_tensor *nb__in_[] = {__VA_ARGS__};                                \
-    for (size_t nb__i_ = 0; nb__i_ < sizeof nb__in_ / sizeof nb__in_[0]; nb__i_++) \
-      if (!nb__in_[nb__i_]) return nb__null_input(op);                         \
+#define NB_CHECK_NULL_STATUS(op, ...)                                                              \
+  do {                                                                                             \
+    const nb_tensor *nb__in_[] = {__VA_ARGS__};                                                    \
+    for (size_t nb__i_ = 0; nb__i_ < sizeof nb__in_ / sizeof nb__in_[0]; nb__i_++)                 \
+      if (!nb__in_[nb__i_]) return nb__null_input(op);                                             \
   } while (0)
 
 /* ---- shapes -------------------------------------------------------------- */
@@ -171,7 +171,7 @@ typedef struct nb_iter {
   int narg;
   int ndim;
   int64_t numel;
-  int64_t shape[NB_MAX_DIMS];                  /* innermost last */
+  int64_t shape[NB_MAX_DIMS];                     /* innermost last */
   int64_t strides[NB_ITER_MAX_ARGS][NB_MAX_DIMS]; /* in bytes */
   char *base[NB_ITER_MAX_ARGS];
 } nb_iter;

@@ -108,8 +108,7 @@ static nb_status infer_shape(const char *op, const char *what, int64_t numel, in
  * covered exactly by a run of the new dims. */
 static bool compute_strides(const nb_tensor *x, int ndim, const int64_t *shape, int64_t *strides) {
   if (x->ndim == 0) {
-    for (int i = 0; i < ndim; i++)
-      strides[i] = 1;
+    for (int i = 0; i < ndim; i++) strides[i] = 1;
     return true;
   }
   if (x->numel == 0) {
@@ -193,13 +192,11 @@ nb_tensor *nbk_flatten(nb_tensor *x, int start_dim, int end_dim) {
   if (s == e) return nb__new_view(x, x->ndim, x->shape, x->strides, x->offset);
   int64_t shape[NB_MAX_DIMS];
   int n = 0;
-  for (int i = 0; i < s; i++)
-    shape[n++] = x->shape[i];
+  for (int i = 0; i < s; i++) shape[n++] = x->shape[i];
   int64_t merged = nb__numel_checked("flatten", e - s + 1, x->shape + s);
   if (merged < 0) return NULL;
   shape[n++] = merged;
-  for (int i = e + 1; i < x->ndim; i++)
-    shape[n++] = x->shape[i];
+  for (int i = e + 1; i < x->ndim; i++) shape[n++] = x->shape[i];
   return reshape_impl("flatten", x, n, shape, true);
 }
 
@@ -221,12 +218,9 @@ nb_tensor *nbk_unflatten(nb_tensor *x, int dim, int nsizes, const int64_t *sizes
            nb__shp(x));
   if (infer_shape("unflatten", what, x->shape[d], nsizes, sizes, split) != NB_OK) return NULL;
   int n = 0;
-  for (int i = 0; i < d; i++)
-    shape[n++] = x->shape[i];
-  for (int i = 0; i < nsizes; i++)
-    shape[n++] = split[i];
-  for (int i = d + 1; i < x->ndim; i++)
-    shape[n++] = x->shape[i];
+  for (int i = 0; i < d; i++) shape[n++] = x->shape[i];
+  for (int i = 0; i < nsizes; i++) shape[n++] = split[i];
+  for (int i = d + 1; i < x->ndim; i++) shape[n++] = x->shape[i];
   return reshape_impl("unflatten", x, n, shape, false);
 }
 

@@ -24,8 +24,8 @@ Test(custom_op, values_and_gradients) {
   cr_assert_str_eq(nb_grad_fn_name(y), "scaled_tanh");
   nbt_assert_ok(nb_backward(nb_sum(y, NB_ALL_DIMS, false)), "backward");
   double t0 = tanh(0.5), t1 = tanh(-1.0);
-  nbt_assert_values(nb_grad_of(x), ((double[]){3 * (1 - t0 * t0), 3 * (1 - t1 * t1)}), 2, 1e-12,
-                    0, "dx");
+  nbt_assert_values(nb_grad_of(x), ((double[]){3 * (1 - t0 * t0), 3 * (1 - t1 * t1)}), 2, 1e-12, 0,
+                    "dx");
   nbt_assert_values(nb_grad_of(a), ((double[]){t0 + t1}), 1, 1e-12, 0, "da summed");
   nb_scope_end();
 }

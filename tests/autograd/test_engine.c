@@ -29,8 +29,8 @@ Test(engine, square_sum_gradient_and_accumulation) {
     nbt_assert_ok(nb_backward(y), "backward");
     nb_scope_end();
     /* d/dx sum(x^2) = 2x, accumulated over rounds */
-    nbt_assert_values(nb_grad_of(x), ((double[]){2.0 * round, -4.0 * round, 6.0 * round}), 3,
-                      1e-12, 0, "accumulated grad");
+    nbt_assert_values(nb_grad_of(x), ((double[]){2.0 * round, -4.0 * round, 6.0 * round}), 3, 1e-12,
+                      0, "accumulated grad");
   }
   nbt_assert_ok(nb_zero_grad(x, false), "zero_grad");
   nbt_assert_values(nb_grad_of(x), ((double[]){0, 0, 0}), 3, 0, 0, "zeroed");
@@ -214,8 +214,7 @@ Test(engine, grad_unused_input) {
   nb_scope_begin();
   nb_tensor *y = nb_sum(nb_mul_scalar(x, 2), NB_ALL_DIMS, false);
   nb_tensor *gs[2];
-  cr_assert_eq(nb_grad(&y, 1, (nb_tensor *[]){x, z}, 2, gs,
-                       &(nb_grad_opts){.keep_graph = true}),
+  cr_assert_eq(nb_grad(&y, 1, (nb_tensor *[]){x, z}, 2, gs, &(nb_grad_opts){.keep_graph = true}),
                NB_ERR_GRAPH);
   nb_clear_error();
   nbt_assert_ok(nb_grad(&y, 1, (nb_tensor *[]){x, z}, 2, gs, &(nb_grad_opts){.allow_unused = true}),

@@ -21,8 +21,7 @@ static void free_sample(nb_op_sample *s) {
   for (int i = 0; i < s->ninputs; i++) nb_free(s->inputs[i]);
 }
 
-ParameterizedTest(int *id, gradcheck, every_op, .init = nbt_leak_setup,
-                  .fini = nbt_leak_teardown) {
+ParameterizedTest(int *id, gradcheck, every_op, .init = nbt_leak_setup, .fini = nbt_leak_teardown) {
   const nb_op_def *def = nb__op_def((nb_op_id)*id);
   cr_assert_not_null(def);
   cr_assert_not_null(def->backward, "op %s has no backward", def->name);

@@ -83,31 +83,21 @@ static void put_msg(char *buf, size_t size, const char *fmt, ...) {
 
 static const char *dtype_str(nb_dtype dtype) {
   switch (dtype) {
-  case NB_DTYPE_FLOAT32:
-    return "float32";
-  case NB_DTYPE_FLOAT64:
-    return "float64";
-  case NB_DTYPE_INT64:
-    return "int64";
-  case NB_DTYPE_BOOL:
-    return "bool";
-  default:
-    return "invalid";
+  case NB_DTYPE_FLOAT32: return "float32";
+  case NB_DTYPE_FLOAT64: return "float64";
+  case NB_DTYPE_INT64: return "int64";
+  case NB_DTYPE_BOOL: return "bool";
+  default: return "invalid";
   }
 }
 
 static size_t dtype_bytes(nb_dtype dtype) {
   switch (dtype) {
-  case NB_DTYPE_FLOAT32:
-    return sizeof(float);
-  case NB_DTYPE_FLOAT64:
-    return sizeof(double);
-  case NB_DTYPE_INT64:
-    return sizeof(int64_t);
-  case NB_DTYPE_BOOL:
-    return sizeof(bool);
-  default:
-    return 0;
+  case NB_DTYPE_FLOAT32: return sizeof(float);
+  case NB_DTYPE_FLOAT64: return sizeof(double);
+  case NB_DTYPE_INT64: return sizeof(int64_t);
+  case NB_DTYPE_BOOL: return sizeof(bool);
+  default: return 0;
   }
 }
 
@@ -194,8 +184,7 @@ static void free_case(nbt_case *c) {
 
 void nbt_fixture_free(nbt_fixture *f) {
   if (!f) return;
-  for (int i = 0; i < f->ncases; i++)
-    free_case(&f->cases[i]);
+  for (int i = 0; i < f->ncases; i++) free_case(&f->cases[i]);
   free(f->cases);
   free(f->label);
   free(f);
@@ -230,15 +219,13 @@ static bool is_space(char ch) {
  * the end of the line. */
 static char *next_token(char **cur) {
   char *s = *cur;
-  while (*s && is_space(*s))
-    s++;
+  while (*s && is_space(*s)) s++;
   if (!*s) {
     *cur = s;
     return NULL;
   }
   char *start = s;
-  while (*s && !is_space(*s))
-    s++;
+  while (*s && !is_space(*s)) s++;
   if (*s) *s++ = '\0';
   *cur = s;
   return start;
@@ -247,12 +234,10 @@ static char *next_token(char **cur) {
 static int64_t count_tokens(const char *s) {
   int64_t n = 0;
   while (*s) {
-    while (*s && is_space(*s))
-      s++;
+    while (*s && is_space(*s)) s++;
     if (!*s) break;
     n++;
-    while (*s && !is_space(*s))
-      s++;
+    while (*s && !is_space(*s)) s++;
   }
   return n;
 }
@@ -373,21 +358,14 @@ static bool parse_tensor(parser *p, nbt_case *c, char *cur) {
     char *tok = next_token(&cur);
     bool ok = false;
     switch (t.dtype) {
-    case NB_DTYPE_FLOAT32:
-      ok = parse_f32(tok, (float *)t.data + k);
-      break;
-    case NB_DTYPE_FLOAT64:
-      ok = parse_f64(tok, (double *)t.data + k);
-      break;
-    case NB_DTYPE_INT64:
-      ok = parse_i64(tok, (int64_t *)t.data + k);
-      break;
+    case NB_DTYPE_FLOAT32: ok = parse_f32(tok, (float *)t.data + k); break;
+    case NB_DTYPE_FLOAT64: ok = parse_f64(tok, (double *)t.data + k); break;
+    case NB_DTYPE_INT64: ok = parse_i64(tok, (int64_t *)t.data + k); break;
     case NB_DTYPE_BOOL:
       ok = (strcmp(tok, "0") == 0 || strcmp(tok, "1") == 0);
       if (ok) ((bool *)t.data)[k] = tok[0] == '1';
       break;
-    default:
-      break;
+    default: break;
     }
     if (!ok) {
       free(t.data);
@@ -594,9 +572,7 @@ nbt_fixture *nbt_fixture_load_at(const char *file, int line, const char *family)
 
 /* ---- accessors --------------------------------------------------------------------- */
 
-int nbt_fixture_num_cases(const nbt_fixture *f) {
-  return f ? f->ncases : 0;
-}
+int nbt_fixture_num_cases(const nbt_fixture *f) { return f ? f->ncases : 0; }
 
 const nbt_case *nbt_fixture_case_index(const nbt_fixture *f, int i) {
   if (!f || i < 0 || i >= f->ncases) return NULL;
@@ -614,12 +590,8 @@ const nbt_case *nbt_fixture_case_at(const char *file, int line, const nbt_fixtur
               f->label, name, f->ncases);
 }
 
-const char *nbt_case_name(const nbt_case *c) {
-  return c ? c->name : NULL;
-}
-const char *nbt_case_where(const nbt_case *c) {
-  return c ? c->where : NULL;
-}
+const char *nbt_case_name(const nbt_case *c) { return c ? c->name : NULL; }
+const char *nbt_case_where(const nbt_case *c) { return c ? c->where : NULL; }
 
 bool nbt_case_has_tensor(const nbt_case *c, const char *name) {
   return c && name && find_tensor(c, name) != NULL;
@@ -666,8 +638,7 @@ int nbt_case_param_doubles_at(const char *file, int line, const nbt_case *c, con
   if (e->count > cap)
     nbt_fail_at(file, line, "case %s: param '%s' has %d values, room for %d", c->name, name,
                 e->count, cap);
-  for (int i = 0; i < e->count; i++)
-    out[i] = e->values[i];
+  for (int i = 0; i < e->count; i++) out[i] = e->values[i];
   return e->count;
 }
 
@@ -812,8 +783,7 @@ bool nbt_compare(nb_tensor *actual, nb_tensor *expected, double rtol, double ato
   const int64_t *ash = nb_shape(actual), *esh = nb_shape(expected);
   char s1[160], s2[160];
   bool same_shape = andim == endim;
-  for (int d = 0; same_shape && d < andim; d++)
-    same_shape = ash[d] == esh[d];
+  for (int d = 0; same_shape && d < andim; d++) same_shape = ash[d] == esh[d];
   if (!same_shape || (adt != edt && !(flags & NBT_CMP_ANY_DTYPE))) {
     put_msg(msg, msgsize, "%s: actual %s %s vs expected %s %s",
             same_shape ? "dtypes differ" : "shapes differ", dtype_str(adt),
@@ -909,8 +879,7 @@ void nbt_assert_shape_at(const char *file, int line, nb_tensor *t, int ndim, con
   int tnd = nb_ndim(t);
   const int64_t *tsh = nb_shape(t);
   bool same = tnd == ndim;
-  for (int d = 0; same && d < ndim; d++)
-    same = tsh[d] == shape[d];
+  for (int d = 0; same && d < ndim; d++) same = tsh[d] == shape[d];
   if (!same)
     nbt_fail_at(file, line, "%s: shape %s, expected %s", what, shape_str(s1, sizeof s1, tnd, tsh),
                 shape_str(s2, sizeof s2, ndim, shape));

@@ -106,11 +106,9 @@ Test(fixture_selftest, example_sum_dim0) {
   nbt_assert_ok(nb_copy_out(x, NB_DTYPE_FLOAT64, xv, 12), "copy x");
   nbt_assert_ok(nb_copy_out(out, NB_DTYPE_FLOAT64, ov, 3), "copy out");
   for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 3; j++)
-      want[j] += xv[i * 3 + j];
+    for (int j = 0; j < 3; j++) want[j] += xv[i * 3 + j];
   nbt_assert_values(out, want, 3, 1e-12, 1e-12, "sum over dim 0");
-  for (int j = 0; j < 3; j++)
-    cr_assert(fabs(ov[j] - want[j]) <= 1e-12, "out[%d]", j);
+  for (int j = 0; j < 3; j++) cr_assert(fabs(ov[j] - want[j]) <= 1e-12, "out[%d]", j);
   nb_free(out);
   nb_free(x);
   nbt_fixture_free(f);
@@ -298,7 +296,6 @@ Test(fixture_selftest, compare_reports_mismatches) {
   nbt_assert_shape(a, NB_SHAPE(2, 3), "a shape");
 
   nb_tensor *all[] = {a, b, a6, d, t1, t2, t3, ti1, ti2};
-  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
-    nb_free(all[k]);
+  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) nb_free(all[k]);
   nbt_assert_no_leaks("after freeing");
 }
