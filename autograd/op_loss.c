@@ -10,6 +10,9 @@
  */
 #include "autograd/op_impl.h"
 
+#include <math.h>
+#include <stdlib.h>
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static const nb_loss_opts default_opts;
@@ -120,6 +123,37 @@ typedef struct ce_params {
 CE_ROWS(float)
 CE_ROWS(double)
 
+/* Log-softmax of the rows of x [M, C] (element strides rs, cs) into lp and,
+ * when sm is given, softmax into sm (both contiguous): one pass of max and
+ * exps serves both. The arithmetic is nbk_log_softmax's / nbk_softmax's
+ * (NaN-propagating max, exps of T summed in double), so the values match
+ * those kernels bit for bit. */
+#define CE_LOG_SOFTMAX(T, EXP)                                                                     \
+  static void ce_log_softmax_##T(const T *x, int64_t rs, int64_t cs, int64_t M, int64_t C, T *lp,  \
+                                 T *sm) {                                                          \
+    for (int64_t n = 0; n < M; n++) {                                                              \
+      const T *xr = x + n * rs;                                                                    \
+      T *lr = lp + n * C, *sr = sm ? sm + n * C : NULL;                                            \
+      T m = -INFINITY; /* a row of -inf, +inf or NaN gives NaN */                                  \
+      for (int64_t c = 0; c < C; c++) {                                                            \
+        const T v = xr[c * cs];                                                                    \
+        if (v > m || v != v) m = v;                                                                \
+      }                                                                                            \
+      double sum = 0;                                                                              \
+      for (int64_t c = 0; c < C; c++) {                                                            \
+        const T e = EXP((T)(xr[c * cs] - m));                                                      \
+        if (sr) sr[c] = e;                                                                         \
+        sum += e;                                                                                  \
+      }                                                                                            \
+      const double lse = log(sum);                                                                 \
+      for (int64_t c = 0; c < C; c++) lr[c] = (T)((double)(xr[c * cs] - m) - lse);                 \
+      if (sr)                                                                                      \
+        for (int64_t c = 0; c < C; c++) sr[c] = (T)(sr[c] / sum);                                  \
+    }                                                                                              \
+  }
+CE_LOG_SOFTMAX(float, expf)
+CE_LOG_SOFTMAX(double, exp)
+
 /* Validate x [M, C], target int64 [M] (values in [0, C) or ignore), weight [C]. */
 static bool ce_check(const char *op, nb_tensor *x, nb_tensor *y, nb_tensor *w, int64_t ignore) {
   if (!nb_dtype_is_floating(x->dtype)) {
@@ -153,7 +187,24 @@ static nb_tensor *ce_forward(nb_ctx *ctx, nb_tensor *const *in, int n, ce_params
   /* nb_retain + nb_free would take a scoped x out of its scope: keep a flag. */
   bool own = x->dtype != NB_DTYPE_FLOAT32 && x->dtype != NB_DTYPE_FLOAT64;
   nb_tensor *xd = own ? nbk_to(x, NB_DTYPE_FLOAT32) : x;
-  nb_tensor *lp = log_softmax ? nbk_log_softmax(xd, 1) : nbk_contiguous(xd);
+  /* cross_entropy's backward needs softmax(x): made here with the log-softmax
+   * when a graph is recorded (saved after x, before y). */
+  const bool keep_sm = log_softmax && nb_ctx_recording(ctx);
+  nb_tensor *lp = !xd           ? NULL
+                  : log_softmax ? nb__new(op, xd->dtype, 2, x->shape)
+                                : nbk_contiguous(xd);
+  nb_tensor *sm = keep_sm && lp ? nb__new(op, xd->dtype, 2, x->shape) : NULL;
+  if (keep_sm && !sm) {
+    nb_free(lp);
+    lp = NULL;
+  }
+  if (log_softmax && lp && (sm || !keep_sm)) {
+    const int64_t rs = xd->strides[0], cs = xd->strides[1];
+    if (xd->dtype == NB_DTYPE_FLOAT32)
+      ce_log_softmax_float(nb__ptr(xd, 0), rs, cs, M, C, nb_data(lp), sm ? nb_data(sm) : NULL);
+    else
+      ce_log_softmax_double(nb__ptr(xd, 0), rs, cs, M, C, nb_data(lp), sm ? nb_data(sm) : NULL);
+  }
   nb_tensor *yc = nbk_contiguous(y);
   nb_tensor *wc = w ? nbk_to(w, NB_DTYPE_FLOAT64) : NULL;
   nb_tensor *wcc = wc ? nbk_contiguous(wc) : NULL;
@@ -190,6 +241,7 @@ static nb_tensor *ce_forward(nb_ctx *ctx, nb_tensor *const *in, int n, ce_params
     }
   }
   nb_free(losses);
+  if (!out) nb_free(sm);
   nb_free(lpc);
   nb_free(wcc);
   nb_free(wc);
@@ -197,20 +249,60 @@ static nb_tensor *ce_forward(nb_ctx *ctx, nb_tensor *const *in, int n, ce_params
   nb_free(lp);
   if (own) nb_free(xd);
   if (out && nb_ctx_recording(ctx)) {
-    if (log_softmax) nb_ctx_save(ctx, x);
+    if (log_softmax) {
+      nb_ctx_save(ctx, x);
+      nb_ctx_save(ctx, sm);
+      nb_free(sm);
+    }
     nb_ctx_save(ctx, y);
     if (w) nb_ctx_save(ctx, w);
   }
   return out;
 }
 
+/* Q's row n in double (zero for an ignored target). */
+static void ce_q_row(double *q, int64_t C, int64_t t, const double *w, double eps, int64_t ignore) {
+  for (int64_t c = 0; c < C; c++) q[c] = 0;
+  if (t == ignore) return;
+  for (int64_t c = 0; c < C && eps != 0; c++) q[c] = eps / (double)C * (w ? w[c] : 1);
+  q[t] += (1 - eps) * (w ? w[t] : 1);
+}
+
+/* The backward without a graph, fused over rows; the same arithmetic as the
+ * differentiable formula below, operation by operation: Q rounded to T, its
+ * row sum accumulated in double, (softmax * rowsum - Q) * scale in T, where
+ * scale is g[n], g or g * (T)(1 / denom). sm is NULL for nll_loss (d = -Q). */
+#define CE_GRAD_ROWS(T)                                                                            \
+  static void ce_grad_rows_##T(const T *sm, const int64_t *t, const double *w, int64_t M,          \
+                               int64_t C, const ce_params *p, double eps, const T *g, int64_t gs,  \
+                               double *q, T *out) {                                                \
+    const bool per_row = p->reduction == NB_REDUCTION_NONE;                                        \
+    const T scale0 = p->reduction == NB_REDUCTION_SUM ? g[0] : (T)(g[0] * (T)(1.0 / p->denom));    \
+    for (int64_t n = 0; n < M; n++) {                                                              \
+      const T scale = per_row ? g[n * gs] : scale0;                                                \
+      ce_q_row(q, C, t[n], w, eps, p->ignore_index);                                               \
+      double rs = 0;                                                                               \
+      for (int64_t c = 0; c < C; c++) rs += (double)(T)q[c];                                       \
+      const T rst = (T)rs;                                                                         \
+      for (int64_t c = 0; c < C; c++) {                                                            \
+        const T qc = (T)q[c];                                                                      \
+        const T d = sm ? (T)(sm[n * C + c] * rst) - qc : -qc;                                      \
+        out[n * C + c] = (T)(d * scale);                                                           \
+      }                                                                                            \
+    }                                                                                              \
+  }
+CE_GRAD_ROWS(float)
+CE_GRAD_ROWS(double)
+
 /* d loss_n / d lp[n, c] = -Q[n, c] with Q = valid_n ((1 - eps) w[t_n] onehot + eps / C w_c);
- * through log-softmax: d/dx = softmax * rowsum(Q) - Q. Q is a constant. */
+ * through log-softmax: d/dx = softmax * rowsum(Q) - Q. Q is a constant. Without
+ * create_graph the fused rows above compute it; with it, differentiable ops. */
 static nb_status ce_backward(nb_ctx *ctx, nb_tensor *g, nb_tensor **gi, bool log_softmax) {
   const ce_params *p = nb_ctx_params(ctx);
   if (!nb_ctx_needs_grad(ctx, 0)) return NB_OK;
   int k = 0;
   nb_tensor *x = log_softmax ? nb_ctx_saved(ctx, k++) : NULL;
+  nb_tensor *saved_sm = log_softmax ? nb_ctx_saved(ctx, k++) : NULL;
   nb_tensor *y = nb_ctx_saved(ctx, k++);
   nb_tensor *w = nb_ctx_ninputs(ctx) == 3 ? nb_ctx_saved(ctx, k++) : NULL;
   const int64_t *shape = nb_ctx_input_shape(ctx, 0);
@@ -219,16 +311,34 @@ static nb_status ce_backward(nb_ctx *ctx, nb_tensor *g, nb_tensor **gi, bool log
   double eps = log_softmax ? p->label_smoothing : 0;
   nb_tensor *yc = nbk_contiguous(y);
   nb_tensor *wd = w ? nbk_contiguous(nbk_to(w, NB_DTYPE_FLOAT64)) : NULL;
-  nb_tensor *q = nb_zeros(NB_DTYPE_FLOAT64, 2, (int64_t[]){M, C});
-  if (!yc || !q || (w && !wd)) return nb_last_status();
+  if (!yc || (w && !wd)) return nb_last_status();
   const int64_t *t = nb_data(yc);
   const double *wv = wd ? nb_data(wd) : NULL;
-  double *qv = nb_data(q);
-  for (int64_t n = 0; n < M; n++) {
-    if (t[n] == p->ignore_index) continue;
-    for (int64_t c = 0; c < C && eps != 0; c++) qv[n * C + c] = eps / (double)C * (wv ? wv[c] : 1);
-    qv[n * C + t[n]] += (1 - eps) * (wv ? wv[t[n]] : 1);
+  if (!nb_is_grad_enabled() && g->dtype == dt &&
+      (dt == NB_DTYPE_FLOAT32 || dt == NB_DTYPE_FLOAT64)) {
+    nb_tensor *sm = saved_sm;
+    nb_tensor *out = nb__new("cross_entropy_backward", dt, 2, (int64_t[]){M, C});
+    double *q = malloc(sizeof(double) * (size_t)(C > 0 ? C : 1));
+    if (out && q && (sm || !log_softmax)) {
+      const int64_t gs = g->ndim > 0 ? g->strides[0] : 0;
+      if (dt == NB_DTYPE_FLOAT32)
+        ce_grad_rows_float(sm ? nb_data(sm) : NULL, t, wv, M, C, p, eps, nb__ptr(g, 0), gs, q,
+                           nb_data(out));
+      else
+        ce_grad_rows_double(sm ? nb_data(sm) : NULL, t, wv, M, C, p, eps, nb__ptr(g, 0), gs, q,
+                            nb_data(out));
+      gi[0] = out;
+    } else {
+      nb_free(out);
+      if (!q) nb__fail(NB_ERR_MEMORY, "cross_entropy backward: out of memory");
+    }
+    free(q);
+    return gi[0] ? NB_OK : nb_last_status();
   }
+  nb_tensor *q = nb_zeros(NB_DTYPE_FLOAT64, 2, (int64_t[]){M, C});
+  if (!q) return nb_last_status();
+  double *qv = nb_data(q);
+  for (int64_t n = 0; n < M; n++) ce_q_row(qv + n * C, C, t[n], wv, eps, p->ignore_index);
   nb_tensor *qt = nbk_to(q, dt);
   nb_tensor *d = log_softmax
                      ? nb_sub(nb_mul(nb_softmax(x, 1), nbk_sum(qt, (int[]){1}, 1, true)), qt)

@@ -147,7 +147,11 @@ NB_API nb_transform *nb_random_hflip_new(double p, uint64_t seed);
 NB_API nb_transform *nb_one_hot_target_new(int64_t num_classes);
 /* Apply ts[0], then ts[1], ... (takes ownership of them). */
 NB_API nb_transform *nb_compose(nb_transform **ts, int n);
-/* A dataset whose samples are ds's after t (takes ownership of t). */
+/* A dataset whose samples are ds's after t. Takes the caller's reference to t
+ * the first time t is handed over; handing the same t to further datasets
+ * (e.g. one standardization fitted on the training split, applied to train
+ * and validation) adds a reference each time, and the last holder frees it.
+ * So the caller never frees t after a successful call. */
 NB_API nb_dataset *nb_transformed_new(nb_dataset *ds, nb_transform *t);
 /* Write a fitted transform's statistics ("mean", "std", "min", "max") as
  * tensors: borrowed, NULL for a name it does not have. */

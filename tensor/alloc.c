@@ -123,6 +123,7 @@ nb_tensor *nb__alloc_tensor_struct(void) {
   if (A.tensor_pool) {
     t = A.tensor_pool;
     A.tensor_pool = t->grad;
+    A.stats.live_tensors++;
   }
   pthread_mutex_unlock(&A.lock);
   if (!t) {
@@ -130,12 +131,10 @@ nb_tensor *nb__alloc_tensor_struct(void) {
     if (!t) return NULL;
     pthread_mutex_lock(&A.lock);
     A.stats.system_allocs++;
+    A.stats.live_tensors++;
     pthread_mutex_unlock(&A.lock);
   }
   memset(t, 0, sizeof *t);
-  pthread_mutex_lock(&A.lock);
-  A.stats.live_tensors++;
-  pthread_mutex_unlock(&A.lock);
   return t;
 }
 

@@ -98,6 +98,49 @@ static void blis_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
  * keeps BLIS on kernels summing each element in k order whatever the threads).
  * fill: dst[ch * stride + i] = bias[ch] (0 without bias), ch < nch, i < len.
  * accum: dst += src over n elements. */
+/* A GEMM whose result has few columns (a first layer's weight gradient, whose
+ * cg * kh * kw is 9, say) wastes most of a BLIS micro-kernel and its packing:
+ * when rows of a and columns of b are contiguous, each element of c is one
+ * dot product over SMALL_LANES fixed lanes (vectorizable without
+ * reassociation), the lanes summed in order, so results stay independent of
+ * the threads. (Few rows of b, the forward's case, stay on BLIS: it was
+ * faster there.) */
+#define SMALL_K 16
+/* These loops are memory- and FMA-bound: on x86-64, gcc builds an AVX2/FMA
+ * clone too, picked at load time on CPUs that have it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SMALL_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SMALL_TARGETS
+#endif
+#define SMALL_LANES 16
+#define SMALL_GEMM(S, T)                                                                           \
+  SMALL_TARGETS static bool small_gemm_##S(const mat *a, const mat *b, const mat *c,               \
+                                           double beta) {                                          \
+    const int64_t m = c->rows, n = c->cols, k = a->cols;                                           \
+    const T bt = (T)beta;                                                                          \
+    if (n <= SMALL_K && a->cs == 1 && b->rs == 1) {                                                \
+      for (int64_t i = 0; i < m; i++) {                                                            \
+        const T *restrict ar = (const T *)a->p + i * a->rs;                                        \
+        for (int64_t j = 0; j < n; j++) {                                                          \
+          const T *restrict bc = (const T *)b->p + j * b->cs;                                      \
+          T lane[SMALL_LANES] = {0}, sum = 0;                                                      \
+          int64_t p = 0;                                                                           \
+          for (; p + SMALL_LANES <= k; p += SMALL_LANES)                                           \
+            for (int l = 0; l < SMALL_LANES; l++) lane[l] += ar[p + l] * bc[p + l];                \
+          for (int l = 0; p + l < k; l++) lane[l] += ar[p + l] * bc[p + l];                        \
+          for (int l = 0; l < SMALL_LANES; l++) sum += lane[l];                                    \
+          T *cp = (T *)c->p + i * c->rs + j * c->cs;                                               \
+          *cp = beta == 0 ? sum : bt * *cp + sum;                                                  \
+        }                                                                                          \
+      }                                                                                            \
+      return true;                                                                                 \
+    }                                                                                              \
+    return false;                                                                                  \
+  }
+SMALL_GEMM(f32, float)
+SMALL_GEMM(f64, double)
+
 #define CONV_LOOPS(S, T, BLI_GEMM_EX)                                                              \
   static void im2col_##S(const geom *g, const void *xv, int64_t oh0, int64_t oh1, void *colv) {    \
     const T *x = xv;                                                                               \
@@ -161,6 +204,7 @@ static void blis_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
         }                                                                                          \
       return;                                                                                      \
     }                                                                                              \
+    if (small_gemm_##S(a, b, c, beta)) return;                                                     \
     int64_t rsa = a->rs, csa = a->cs, rsb = b->rs, csb = b->cs, rsc = c->rs, csc = c->cs;          \
     blis_strides(a->rows, a->cols, &rsa, &csa);                                                    \
     blis_strides(b->rows, b->cols, &rsb, &csb);                                                    \

@@ -173,19 +173,39 @@ typedef struct {
     }                                                                                              \
   }
 
-/* Operand types may differ here (where's condition is bool). */
+/* One contiguous-output run of LOOP3 where operand k steps by K* elements (1)
+ * or stays put (0, a broadcast scalar): the literal multipliers let the
+ * compiler hoist the scalars and vectorize the rest. */
+#define LOOP3_RUN(KX, KY, KZ, EXPR)                                                                \
+  for (int64_t i = 0; i < n; i++) {                                                                \
+    const TXT x = xv[i * (KX)];                                                                    \
+    const T y = yv[i * (KY)], z = zv[i * (KZ)];                                                    \
+    o[i] = (T)(EXPR);                                                                              \
+  }                                                                                                \
+  break
+
+/* Operand types may differ here (where's condition is bool). A contiguous
+ * output with each input contiguous or a scalar takes one of 8 specialized
+ * runs; anything else the strided loop. */
 #define LOOP3(NAME, TYPE, TX, EXPR)                                                                \
   static void NAME(char **p, const int64_t *s, int64_t n, void *vctx) {                            \
     LOOP_PROLOGUE(TYPE);                                                                           \
     const int64_t st = (int64_t)sizeof(T), sx = (int64_t)sizeof(TX);                               \
-    if (s[0] == st && s[1] == sx && s[2] == st && s[3] == st) {                                    \
+    if (s[0] == st && (s[1] == sx || s[1] == 0) && (s[2] == st || s[2] == 0) &&                    \
+        (s[3] == st || s[3] == 0)) {                                                               \
       T *o = (T *)p[0];                                                                            \
-      const TX *xv = (const TX *)p[1];                                                             \
+      typedef TX TXT;                                                                              \
+      const TXT *xv = (const TXT *)p[1];                                                           \
       const T *yv = (const T *)p[2], *zv = (const T *)p[3];                                        \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        const TX x = xv[i];                                                                        \
-        const T y = yv[i], z = zv[i];                                                              \
-        o[i] = (T)(EXPR);                                                                          \
+      switch ((s[1] == 0) * 4 + (s[2] == 0) * 2 + (s[3] == 0)) {                                   \
+      case 0: LOOP3_RUN(1, 1, 1, EXPR);                                                            \
+      case 1: LOOP3_RUN(1, 1, 0, EXPR);                                                            \
+      case 2: LOOP3_RUN(1, 0, 1, EXPR);                                                            \
+      case 3: LOOP3_RUN(1, 0, 0, EXPR);                                                            \
+      case 4: LOOP3_RUN(0, 1, 1, EXPR);                                                            \
+      case 5: LOOP3_RUN(0, 1, 0, EXPR);                                                            \
+      case 6: LOOP3_RUN(0, 0, 1, EXPR);                                                            \
+      default: LOOP3_RUN(0, 0, 0, EXPR);                                                           \
       }                                                                                            \
     } else {                                                                                       \
       char *o = p[0];                                                                              \

@@ -69,8 +69,12 @@ mismatch:;
   return nb__fail(NB_ERR_SHAPE, "%s cannot be broadcast to the output shape %s", msg, nb__shp(out));
 }
 
-void nb__iter_range(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn, void *ctx) {
-  if (start >= end) return;
+/* The walk for a known operand count (the dispatch below makes NARG a
+ * constant, so the per-run pointer updates unroll). Pointers start at
+ * `start`; after each run they move on by whole runs and carry into outer
+ * dims like an odometer, never recomputing offsets from indices. */
+static inline __attribute__((always_inline)) void
+range_n(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn, void *ctx, const int NARG) {
   const int last = it->ndim - 1;
   int64_t idx[NB_MAX_DIMS];
   int64_t rest = start;
@@ -78,25 +82,43 @@ void nb__iter_range(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn
     idx[d] = rest % it->shape[d];
     rest /= it->shape[d];
   }
-  int64_t inner[NB_ITER_MAX_ARGS];
-  for (int a = 0; a < it->narg; a++) inner[a] = it->strides[a][last];
   char *ptrs[NB_ITER_MAX_ARGS];
+  int64_t inner[NB_ITER_MAX_ARGS];
+  /* jump[d][a]: from one past the end of dim d + 1 to the next index of dim d. */
+  int64_t jump[NB_MAX_DIMS][NB_ITER_MAX_ARGS];
+  for (int a = 0; a < NARG; a++) {
+    int64_t off = 0;
+    for (int d = 0; d <= last; d++) off += idx[d] * it->strides[a][d];
+    ptrs[a] = it->base[a] + off;
+    inner[a] = it->strides[a][last];
+    for (int d = 0; d < last; d++)
+      jump[d][a] = it->strides[a][d] - it->shape[d + 1] * it->strides[a][d + 1];
+  }
   int64_t pos = start;
-  while (pos < end) {
-    for (int a = 0; a < it->narg; a++) {
-      int64_t off = 0;
-      for (int d = 0; d <= last; d++) off += idx[d] * it->strides[a][d];
-      ptrs[a] = it->base[a] + off;
-    }
+  for (;;) {
     int64_t n = it->shape[last] - idx[last];
     if (n > end - pos) n = end - pos;
     fn(ptrs, inner, n, ctx);
     pos += n;
-    idx[last] += n;
-    for (int d = last; d > 0 && idx[d] == it->shape[d]; d--) {
-      idx[d] = 0;
-      idx[d - 1]++;
+    if (pos >= end) return;
+    /* The run ended at the end of the inner dim (else pos == end). */
+    idx[last] = 0;
+    int d = last - 1;
+    for (int a = 0; a < NARG; a++) ptrs[a] += n * inner[a] + jump[d][a];
+    while (++idx[d] == it->shape[d] && d > 0) {
+      idx[d--] = 0;
+      for (int a = 0; a < NARG; a++) ptrs[a] += jump[d][a];
     }
+  }
+}
+
+void nb__iter_range(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn, void *ctx) {
+  if (start >= end) return;
+  switch (it->narg) {
+  case 1: range_n(it, start, end, fn, ctx, 1); break;
+  case 2: range_n(it, start, end, fn, ctx, 2); break;
+  case 3: range_n(it, start, end, fn, ctx, 3); break;
+  default: range_n(it, start, end, fn, ctx, NB_ITER_MAX_ARGS); break;
   }
 }
 

@@ -693,6 +693,87 @@ static bool max_taps(const char *op, const nb_tensor *x, const pool_axis ax[2],
 MAX_PLANE(float)
 MAX_PLANE(double)
 
+/* Columns of one output row that the full-window loop handles at a time. */
+#define MAX_ROW_BLOCK 128
+
+/* One plane whose windows all lie inside the input (no padding reached, no
+ * partial window) and whose rows are contiguous: the same maxima, ties and
+ * NaN rule as max_plane, tap by tap over a block of an output row at once
+ * (vectorizable: the best value and its tap's offset in the plane per
+ * column). S: the width stride. */
+#define MAX_FULL_BLOCK(T, S)                                                                       \
+  for (int64_t i = 0; i < kh; i++) {                                                               \
+    const T *row = x + (h0 + i * dh) * sh + ow0 * (S);                                             \
+    for (int64_t j = 0; j < kw; j++) {                                                             \
+      const T *restrict src = row + j * dw;                                                        \
+      const int32_t off = (int32_t)(i * dh * W + j * dw);                                          \
+      for (int64_t t = 0; t < n; t++) {                                                            \
+        const T v = src[t * (S)];                                                                  \
+        const bool take = v > best[t] || v != v;                                                   \
+        best[t] = take ? v : best[t];                                                              \
+        tap[t] = take ? off : tap[t];                                                              \
+      }                                                                                            \
+    }                                                                                              \
+  }
+/* The same for a K x K undilated window and width stride S fixed at compile
+ * time: the taps unroll, so the loop over the block's columns vectorizes as
+ * one. */
+#define MAX_FULL_ROW(T, K, S)                                                                      \
+  {                                                                                                \
+    T *restrict o = out + oh * osz[1] + ow0;                                                       \
+    int64_t *restrict ix = idx + oh * osz[1] + ow0;                                                \
+    const T *restrict r0 = x + h0 * sh + ow0 * (S);                                                \
+    for (int64_t t = 0; t < n; t++) {                                                              \
+      T b = (T)-INFINITY;                                                                          \
+      int32_t at = 0;                                                                              \
+      for (int64_t i = 0; i < (K); i++)                                                            \
+        for (int64_t j = 0; j < (K); j++) {                                                        \
+          const T v = r0[i * sh + t * (S) + j];                                                    \
+          const bool take = v > b || v != v;                                                       \
+          b = take ? v : b;                                                                        \
+          at = take ? (int32_t)(i * W + j) : at;                                                   \
+        }                                                                                          \
+      o[t] = b;                                                                                    \
+      ix[t] = h0 * W + (ow0 + t) * (S) + at;                                                       \
+    }                                                                                              \
+    continue;                                                                                      \
+  }
+#define MAX_PLANE_FULL(T)                                                                          \
+  static void max_plane_full_##T(                                                                  \
+      const planes *p, const char *xp, T *out, int64_t *idx, const taps_table tab[2],              \
+      const int64_t kern[2], const int64_t str[2], const int64_t dil[2], const int64_t osz[2]) {   \
+    const T *x = (const T *)xp;                                                                    \
+    const int64_t sh = p->sh, W = p->w, kh = kern[0], kw = kern[1], dh = dil[0], dw = dil[1];      \
+    const int64_t s = str[1];                                                                      \
+    T best[MAX_ROW_BLOCK];                                                                         \
+    int32_t tap[MAX_ROW_BLOCK];                                                                    \
+    for (int64_t oh = 0; oh < osz[0]; oh++) {                                                      \
+      const int64_t h0 = tab[0].first[oh];                                                         \
+      for (int64_t ow0 = 0; ow0 < osz[1]; ow0 += MAX_ROW_BLOCK) {                                  \
+        const int64_t n = osz[1] - ow0 < MAX_ROW_BLOCK ? osz[1] - ow0 : MAX_ROW_BLOCK;             \
+        for (int64_t t = 0; t < n; t++) best[t] = (T)-INFINITY, tap[t] = 0;                        \
+        if (s == 2 && kh == 2 && kw == 2 && dh == 1 && dw == 1)                                    \
+          MAX_FULL_ROW(T, 2, 2)                                                                    \
+        else if (s == 2 && kh == 3 && kw == 3 && dh == 1 && dw == 1)                               \
+          MAX_FULL_ROW(T, 3, 2)                                                                    \
+        else if (s == 2)                                                                           \
+          MAX_FULL_BLOCK(T, 2)                                                                     \
+        else if (s == 1)                                                                           \
+          MAX_FULL_BLOCK(T, 1)                                                                     \
+        else                                                                                       \
+          MAX_FULL_BLOCK(T, s)                                                                     \
+        T *o = out + oh * osz[1] + ow0;                                                            \
+        int64_t *ix = idx + oh * osz[1] + ow0;                                                     \
+        for (int64_t t = 0; t < n; t++) {                                                          \
+          o[t] = best[t];                                                                          \
+          ix[t] = h0 * W + (ow0 + t) * s + tap[t];                                                 \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }
+MAX_PLANE_FULL(float)
+MAX_PLANE_FULL(double)
+
 nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **indices) {
   const char *op = "max_pool2d";
   if (indices) *indices = NULL;
@@ -715,11 +796,23 @@ nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **
   int64_t plane_out = osz[0] * osz[1], dil[2] = {ax[0].d, ax[1].d};
   int nt = threads_for_planes(p.count * plane_out * ax[0].k * ax[1].k, p.count);
   bool f32 = x->dtype == NB_DTYPE_FLOAT32;
+  /* every window inside the input (its first tap at o * stride) with contiguous rows */
+  bool full = p.sw == 1 && (ax[0].k - 1) * ax[0].d * p.w + (ax[1].k - 1) * ax[1].d < INT32_MAX;
+  for (int a = 0; a < 2 && full; a++)
+    for (int64_t k = 0; k < osz[a] && full; k++)
+      full = tab[a].count[k] == ax[a].k && tab[a].first[k] == k * ax[a].s;
+  int64_t kern[2] = {ax[0].k, ax[1].k}, str[2] = {ax[0].s, ax[1].s};
   char *o = nb_data(out);
   int64_t *ix = nb_data(idx);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t i = 0; i < p.count; i++) {
-    if (f32)
+    if (full && f32)
+      max_plane_full_float(&p, plane_ptr(&p, i), (float *)o + i * plane_out, ix + i * plane_out,
+                           tab, kern, str, dil, osz);
+    else if (full)
+      max_plane_full_double(&p, plane_ptr(&p, i), (double *)o + i * plane_out, ix + i * plane_out,
+                            tab, kern, str, dil, osz);
+    else if (f32)
       max_plane_float(&p, plane_ptr(&p, i), (float *)o + i * plane_out, ix + i * plane_out, tab,
                       dil, osz);
     else
