@@ -888,9 +888,6 @@ nb_tensor *nb_argmin(nb_tensor *x, int dim, bool keepdim) {
 typedef void (*line_fn)(const void *x, int64_t xs, void *y, int64_t ys, int64_t n);
 
 #define INLINE static inline __attribute__((always_inline))
-/* Lines shorter than this take the plain scalar loops: a vectorized loop's
- * setup costs more than it saves on a handful of elements (class logits). */
-#define SHORT_LINE 16
 #define EXPT(v) _Generic((v), float : expf, default : exp)(v)
 
 #define DEFINE_SOFTMAX(SFX, T)                                                                     \
@@ -913,13 +910,13 @@ typedef void (*line_fn)(const void *x, int64_t xs, void *y, int64_t ys, int64_t 
     }                                                                                              \
   }                                                                                                \
   static void softmax_##SFX(const void *x, int64_t xs, void *y, int64_t ys, int64_t n) {           \
-    if (xs == 1 && ys == 1 && n >= SHORT_LINE)                                                     \
+    if (xs == 1 && ys == 1)                                                                        \
       softmax_##SFX##_body(x, 1, y, 1, n, false);                                                  \
     else                                                                                           \
       softmax_##SFX##_body(x, xs, y, ys, n, false);                                                \
   }                                                                                                \
   static void log_softmax_##SFX(const void *x, int64_t xs, void *y, int64_t ys, int64_t n) {       \
-    if (xs == 1 && ys == 1 && n >= SHORT_LINE)                                                     \
+    if (xs == 1 && ys == 1)                                                                        \
       softmax_##SFX##_body(x, 1, y, 1, n, true);                                                   \
     else                                                                                           \
       softmax_##SFX##_body(x, xs, y, ys, n, true);                                                 \
