@@ -391,6 +391,36 @@ nb_tensor *nbk_outer(nb_tensor *a, nb_tensor *b) {
   return out;
 }
 
+/* Every row of out (fresh, contiguous, last dim b's size) set to the bias b:
+ * b goes into the first row (converted by nb_copy_ only when its dtype
+ * differs), then the filled rows are doubled with memcpy. */
+static nb_status fill_bias(nb_tensor *out, nb_tensor *b) {
+  int64_t n = b->shape[0];
+  if (out->numel == 0) return NB_OK;
+  size_t es = nb_dtype_size(out->dtype), row = (size_t)n * es;
+  char *dst = nb__ptr(out, 0);
+  if (b->dtype == out->dtype) {
+    const char *src = nb__ptr(b, 0);
+    if (b->strides[0] == 1 || n == 1)
+      memcpy(dst, src, row);
+    else
+      for (int64_t j = 0; j < n; j++)
+        memcpy(dst + (size_t)j * es, src + j * b->strides[0] * (int64_t)es, es);
+  } else {
+    nb_tensor *first = nb__new_view(out, 1, (int64_t[]){n}, (int64_t[]){1}, out->offset);
+    nb_status st = first ? nb_copy_(first, b) : nb_last_status();
+    nb_free(first);
+    if (st != NB_OK) return st;
+  }
+  size_t total = (size_t)out->numel * es;
+  for (size_t done = row; done < total;) {
+    size_t chunk = done < total - done ? done : total - done;
+    memcpy(dst + done, dst, chunk);
+    done += chunk;
+  }
+  return NB_OK;
+}
+
 nb_tensor *nbk_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
   NB_CHECK_NULL("linear", x, w);
   const char *op = "linear";
@@ -421,7 +451,7 @@ nb_tensor *nbk_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
   if (cw && matmul_shape(op, cx, cw, &ndim, shape) == NB_OK) out = nb__new(op, dt, ndim, shape);
   if (out) {
     /* The bias broadcast into every row first, then one GEMM adds x @ w^T. */
-    nb_status st = b ? nb_copy_(out, b) : NB_OK;
+    nb_status st = b ? fill_bias(out, b) : NB_OK;
     out->storage->version = 0;
     if (st != NB_OK || matmul_into(op, out, cx, cw, 1.0, b ? 1.0 : 0.0) != NB_OK) {
       nb_free(out);

@@ -62,13 +62,25 @@ static int real_dim(const char *op, const nb_tensor *x, int dim) {
 
 /* ---- reshape and view ------------------------------------------------------ */
 
+/* Describe what infer_shape resolves against, for messages only: the whole
+ * input x (dim < 0) or its dim `dim`. Formatted on error paths only. */
+static const char *describe_input(const nb_tensor *x, int dim, char *buf, size_t size) {
+  if (dim < 0)
+    snprintf(buf, size, "input of shape %s", nb__shp(x));
+  else
+    snprintf(buf, size, "dim %d (size %lld) of input of shape %s", dim, (long long)x->shape[dim],
+             nb__shp(x));
+  return buf;
+}
+
 /* Resolve a requested shape (at most one -1) holding `numel` elements into
- * out; `what` describes the input for messages. */
-static nb_status infer_shape(const char *op, const char *what, int64_t numel, int ndim,
+ * out; x and dim say what is being resolved, for messages (see describe_input). */
+static nb_status infer_shape(const char *op, const nb_tensor *x, int dim, int64_t numel, int ndim,
                              const int64_t *shape, int64_t *out) {
+  char what[200];
   if (ndim < 0 || ndim > NB_MAX_DIMS)
     return nb__fail(NB_ERR_SHAPE, "%s: %d dims requested for %s; nabla supports 0..%d", op, ndim,
-                    what, NB_MAX_DIMS);
+                    describe_input(x, dim, what, sizeof what), NB_MAX_DIMS);
   if (ndim > 0 && !shape) return nb__fail(NB_ERR_ARG, "%s: shape is NULL for %d dims", op, ndim);
   char buf[200];
   int infer = -1;
@@ -89,15 +101,17 @@ static nb_status infer_shape(const char *op, const char *what, int64_t numel, in
       return nb__fail(NB_ERR_SHAPE,
                       "%s: shape %s is ambiguous for %s: the other sizes multiply to 0, so the "
                       "-1 could be anything",
-                      op, nb__dims_str(ndim, shape, buf, sizeof buf), what);
+                      op, nb__dims_str(ndim, shape, buf, sizeof buf),
+                      describe_input(x, dim, what, sizeof what));
     if (numel % known != 0)
       return nb__fail(NB_ERR_SHAPE, "%s: shape %s is invalid for %s (%lld elements)", op,
-                      nb__dims_str(ndim, shape, buf, sizeof buf), what, (long long)numel);
+                      nb__dims_str(ndim, shape, buf, sizeof buf),
+                      describe_input(x, dim, what, sizeof what), (long long)numel);
     out[infer] = numel / known;
   } else if (known != numel) {
     return nb__fail(NB_ERR_SHAPE, "%s: shape %s (%lld elements) is invalid for %s (%lld elements)",
-                    op, nb__dims_str(ndim, shape, buf, sizeof buf), (long long)known, what,
-                    (long long)numel);
+                    op, nb__dims_str(ndim, shape, buf, sizeof buf), (long long)known,
+                    describe_input(x, dim, what, sizeof what), (long long)numel);
   }
   return NB_OK;
 }
@@ -146,9 +160,7 @@ static bool compute_strides(const nb_tensor *x, int ndim, const int64_t *shape, 
 static nb_tensor *reshape_impl(const char *op, nb_tensor *x, int ndim, const int64_t *shape,
                                bool allow_copy) {
   int64_t ns[NB_MAX_DIMS], st[NB_MAX_DIMS];
-  char what[200];
-  snprintf(what, sizeof what, "input of shape %s", nb__shp(x));
-  if (infer_shape(op, what, x->numel, ndim, shape, ns) != NB_OK) return NULL;
+  if (infer_shape(op, x, -1, x->numel, ndim, shape, ns) != NB_OK) return NULL;
   if (compute_strides(x, ndim, ns, st)) return nb__new_view(x, ndim, ns, st, x->offset);
   if (!allow_copy) {
     char a[200], b[200];
@@ -213,10 +225,7 @@ nb_tensor *nbk_unflatten(nb_tensor *x, int dim, int nsizes, const int64_t *sizes
                          "dims; nabla supports up to %d",
                          d, nb__shp(x), nsizes, x->ndim - 1 + nsizes, NB_MAX_DIMS);
   int64_t split[NB_MAX_DIMS], shape[NB_MAX_DIMS];
-  char what[200];
-  snprintf(what, sizeof what, "dim %d (size %lld) of input of shape %s", d, (long long)x->shape[d],
-           nb__shp(x));
-  if (infer_shape("unflatten", what, x->shape[d], nsizes, sizes, split) != NB_OK) return NULL;
+  if (infer_shape("unflatten", x, d, x->shape[d], nsizes, sizes, split) != NB_OK) return NULL;
   int n = 0;
   for (int i = 0; i < d; i++) shape[n++] = x->shape[i];
   for (int i = 0; i < nsizes; i++) shape[n++] = split[i];
