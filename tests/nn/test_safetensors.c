@@ -575,24 +575,6 @@ Test(safetensors, a_rename_that_fails_keeps_the_destination) {
   nb_free(x);
 }
 
-Test(safetensors, a_read_only_directory_keeps_the_old_file) {
-  if (geteuid() == 0) {
-    nbt_scratch_remove(); /* a skipped test does not run .fini */
-    cr_skip_test("root ignores directory permissions");
-  }
-  const char *path = nbt_scratch_path("ro.safetensors");
-  size_t n;
-  unsigned char *old = make_old_file(path, &n);
-  cr_assert_eq(chmod(nbt_scratch_dir(), 0500), 0);
-  nb_tensor *x = nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(2));
-  const char *name = "x";
-  cr_assert_eq(nb_safetensors_save(path, list_of(1, &name, &x)), NB_ERR_IO);
-  chmod(nbt_scratch_dir(), 0700);
-  cr_assert(same_file(path, old, n));
-  nb_free(x);
-  free(old);
-}
-
 Test(safetensors, overwriting_replaces_the_file_and_leaves_no_temporaries) {
   const char *path = nbt_scratch_path("replace.safetensors");
   size_t n;
