@@ -14,42 +14,8 @@
  */
 #include "nn/nn_impl.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- problem report ------------------------------------------------------------- */
-
-/* Problems collected for one message; items beyond the space are counted. */
-typedef struct report {
-  char text[800];
-  size_t len;
-  int count, hidden;
-  nb_status status; /* the most severe: shape > dtype > keys */
-} report;
-
-static int severity(nb_status st) {
-  return st == NB_ERR_SHAPE ? 3 : st == NB_ERR_DTYPE ? 2 : st == NB_ERR_ARG ? 1 : 0;
-}
-
-static void note(report *r, nb_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note(report *r, nb_status st, const char *fmt, ...) {
-  char item[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(item, sizeof item, fmt, ap);
-  va_end(ap);
-  r->count++;
-  if (severity(st) > severity(r->status)) r->status = st;
-  size_t need = strlen(item) + (r->len ? 2 : 0);
-  if (r->hidden || r->len + need >= sizeof r->text) {
-    r->hidden++;
-    return;
-  }
-  r->len +=
-      (size_t)snprintf(r->text + r->len, sizeof r->text - r->len, "%s%s", r->len ? "; " : "", item);
-}
 
 /* ---- matching names ------------------------------------------------------------- */
 
@@ -63,15 +29,15 @@ static int cmp_keyed(const void *a, const void *b) {
 }
 
 /* Compare a module tensor with the file's: note a shape or dtype mismatch. */
-static void check_entry(report *r, const char *name, nb_tensor *have, nb_tensor *file) {
+static void check_entry(nb_problems *r, const char *name, nb_tensor *have, nb_tensor *file) {
   bool same = nb_ndim(have) == nb_ndim(file);
   for (int d = 0; same && d < nb_ndim(have); d++) same = nb_shape(have)[d] == nb_shape(file)[d];
   if (!same)
-    note(r, NB_ERR_SHAPE, "\"%s\" has shape %s in the file but %s in the module", name,
-         nb__nn_shp(file), nb__nn_shp(have));
+    nb_problems_add(r, NB_ERR_SHAPE, "\"%s\" has shape %s in the file but %s in the module", name,
+                    nb__nn_shp(file), nb__nn_shp(have));
   else if (nb_dtype_of(have) != nb_dtype_of(file))
-    note(r, NB_ERR_DTYPE, "\"%s\" is %s in the file but %s in the module", name,
-         nb_dtype_name(nb_dtype_of(file)), nb_dtype_name(nb_dtype_of(have)));
+    nb_problems_add(r, NB_ERR_DTYPE, "\"%s\" is %s in the file but %s in the module", name,
+                    nb_dtype_name(nb_dtype_of(file)), nb_dtype_name(nb_dtype_of(have)));
 }
 
 nb_status nb_module_save(nb_module *m, const char *path) {
@@ -107,7 +73,7 @@ nb_status nb_module_load(nb_module *m, const char *path, bool strict) {
   for (int i = 0; i < file.n; i++) index[i] = (keyed){file.names[i], i};
   qsort(index, (size_t)file.n, sizeof *index, cmp_keyed);
 
-  report r = {0};
+  nb_problems r = {0};
   for (int i = 0; i < state.n; i++) {
     keyed key = {state.names[i], 0};
     const keyed *k = bsearch(&key, index, (size_t)file.n, sizeof *index, cmp_keyed);
@@ -115,10 +81,10 @@ nb_status nb_module_load(nb_module *m, const char *path, bool strict) {
     if (k)
       used[k->index] = true;
     else if (strict)
-      note(&r, NB_ERR_ARG, "missing key \"%s\"", state.names[i]);
+      nb_problems_add(&r, NB_ERR_ARG, "missing key \"%s\"", state.names[i]);
   }
   for (int j = 0; j < file.n && strict; j++)
-    if (!used[j]) note(&r, NB_ERR_ARG, "unexpected key \"%s\"", file.names[j]);
+    if (!used[j]) nb_problems_add(&r, NB_ERR_ARG, "unexpected key \"%s\"", file.names[j]);
   for (int i = 0; i < state.n; i++)
     if (match[i] >= 0) check_entry(&r, state.names[i], state.tensors[i], file.tensors[match[i]]);
 

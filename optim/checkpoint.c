@@ -30,7 +30,6 @@
 #include "optim/optim_impl.h"
 #include "nn/nn.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,40 +56,9 @@ static char *join(const char *a, const char *b) {
   return s;
 }
 
-/* Problems collected for one message (as in nn/state_dict.c). */
-typedef struct report {
-  char text[800];
-  size_t len;
-  int count, hidden;
-  nb_status status; /* the most severe: shape > dtype > keys */
-} report;
-
-static int severity(nb_status st) {
-  return st == NB_ERR_SHAPE ? 3 : st == NB_ERR_DTYPE ? 2 : st == NB_ERR_ARG ? 1 : 0;
-}
-
-static void note(report *r, nb_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note(report *r, nb_status st, const char *fmt, ...) {
-  char item[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(item, sizeof item, fmt, ap);
-  va_end(ap);
-  r->count++;
-  if (severity(st) > severity(r->status)) r->status = st;
-  size_t need = strlen(item) + (r->len ? 2 : 0);
-  if (r->hidden || r->len + need >= sizeof r->text) {
-    r->hidden++;
-    return;
-  }
-  r->len +=
-      (size_t)snprintf(r->text + r->len, sizeof r->text - r->len, "%s%s", r->len ? "; " : "", item);
-}
-
 /* Note a shape or dtype difference between the file's tensor and what `who`
  * ("model", "optimizer", "checkpoint") needs. */
-static void check_entry(report *r, const char *name, nb_tensor *file, int ndim,
+static void check_entry(nb_problems *r, const char *name, nb_tensor *file, int ndim,
                         const int64_t *shape, nb_dtype dtype, const char *who) {
   bool same = nb_ndim(file) == ndim;
   for (int d = 0; same && d < ndim; d++) same = nb_shape(file)[d] == shape[d];
@@ -101,11 +69,11 @@ static void check_entry(report *r, const char *name, nb_tensor *file, int ndim,
       len += (size_t)snprintf(want + len, sizeof want - len, d ? ", %lld" : "%lld",
                               (long long)shape[d]);
     snprintf(want + len, sizeof want - len, "]");
-    note(r, NB_ERR_SHAPE, "\"%s\" has shape %s in the file but the %s needs %s", name,
-         nb_shape_str(file, have, sizeof have), who, want);
+    nb_problems_add(r, NB_ERR_SHAPE, "\"%s\" has shape %s in the file but the %s needs %s", name,
+                    nb_shape_str(file, have, sizeof have), who, want);
   } else if (nb_dtype_of(file) != dtype) {
-    note(r, NB_ERR_DTYPE, "\"%s\" is %s in the file but the %s needs %s", name,
-         nb_dtype_name(nb_dtype_of(file)), who, nb_dtype_name(dtype));
+    nb_problems_add(r, NB_ERR_DTYPE, "\"%s\" is %s in the file but the %s needs %s", name,
+                    nb_dtype_name(nb_dtype_of(file)), who, nb_dtype_name(dtype));
   }
 }
 
@@ -205,7 +173,7 @@ nb_status nb_checkpoint_save(const char *path, struct nb_module *model, nb_optim
 
 /* Check the file's optimizer entry "optim.<rest>": false if the optimizer has
  * no such entry (then it is reported as unexpected). */
-static bool check_optim_entry(report *r, const nb_optimizer *opt, const char *name,
+static bool check_optim_entry(nb_problems *r, const nb_optimizer *opt, const char *name,
                               const char *rest, nb_tensor *t) {
   for (int g = 0; g < opt->ngroups; g++)
     for (int e = 0; e < NB__GROUP_ENTRIES; e++)
@@ -216,7 +184,7 @@ static bool check_optim_entry(report *r, const nb_optimizer *opt, const char *na
          * restoring cannot fail halfway. */
         if (r->count == problems &&
             nb__optim_check_group_value(opt, e, *(const double *)nb_data(t)) != NB_OK)
-          note(r, NB_ERR_ARG, "\"%s\" is invalid: %s", name, nb_errmsg());
+          nb_problems_add(r, NB_ERR_ARG, "\"%s\" is invalid: %s", name, nb_errmsg());
         return true;
       }
   char *end;
@@ -227,8 +195,8 @@ static bool check_optim_entry(report *r, const nb_optimizer *opt, const char *na
     if (strcmp(rest, p->names[k]) != 0) continue;
     const nb__slot *s = &opt->algo->slots[k];
     if (opt->algo->slot_used && !opt->algo->slot_used(&opt->groups[p->group].h, k))
-      note(r, NB_ERR_ARG, "\"%s\" is state this %s does not keep (other options?)", name,
-           opt->algo->name);
+      nb_problems_add(r, NB_ERR_ARG, "\"%s\" is state this %s does not keep (other options?)", name,
+                      opt->algo->name);
     else if (s->kind == NB__SLOT_LIKE)
       check_entry(r, name, t, nb_ndim(p->t), nb_shape(p->t), nb_dtype_of(p->t), "optimizer");
     else
@@ -246,12 +214,12 @@ typedef struct plan {
 } plan;
 
 /* Check the file against the objects; fills *p. */
-static void check(report *r, lookup *l, nb_named_tensors file, nb_named_tensors ms,
+static void check(nb_problems *r, lookup *l, nb_named_tensors file, nb_named_tensors ms,
                   const nb_optimizer *opt, nb_scheduler *sched, plan *p) {
   for (int i = 0; i < ms.n; i++) {
     int j = p->model[i] = find(l, MODEL_PREFIX, ms.names[i]);
     if (j < 0) {
-      note(r, NB_ERR_ARG, "missing key \"" MODEL_PREFIX "%s\"", ms.names[i]);
+      nb_problems_add(r, NB_ERR_ARG, "missing key \"" MODEL_PREFIX "%s\"", ms.names[i]);
       continue;
     }
     l->used[j] = true;
@@ -267,7 +235,7 @@ static void check(report *r, lookup *l, nb_named_tensors file, nb_named_tensors 
     for (int e = 0; e < NB__GROUP_ENTRIES; e++) {
       const char *entry = opt->groups[g].entry_name[e];
       if (opt->groups[g].entry_t[e] && find(l, OPTIM_PREFIX, entry) < 0)
-        note(r, NB_ERR_ARG, "missing key \"" OPTIM_PREFIX "%s\"", entry);
+        nb_problems_add(r, NB_ERR_ARG, "missing key \"" OPTIM_PREFIX "%s\"", entry);
     }
 
   /* The fixed entries: name, shape, dtype, and where the index goes. */
@@ -289,7 +257,7 @@ static void check(report *r, lookup *l, nb_named_tensors file, nb_named_tensors 
     int j = *fixed[k].slot = find(l, "", fixed[k].name);
     if (k == 0 && !sched) continue; /* without a scheduler "sched" is unexpected */
     if (j < 0) {
-      note(r, NB_ERR_ARG, "missing key \"%s\"", fixed[k].name);
+      nb_problems_add(r, NB_ERR_ARG, "missing key \"%s\"", fixed[k].name);
       continue;
     }
     l->used[j] = true;
@@ -297,7 +265,7 @@ static void check(report *r, lookup *l, nb_named_tensors file, nb_named_tensors 
                 "checkpoint");
   }
   for (int j = 0; j < file.n; j++)
-    if (!l->used[j]) note(r, NB_ERR_ARG, "unexpected key \"%s\"", file.names[j]);
+    if (!l->used[j]) nb_problems_add(r, NB_ERR_ARG, "unexpected key \"%s\"", file.names[j]);
 }
 
 /* Replace the optimizer's state with the file's: drop per-parameter state
@@ -362,7 +330,7 @@ nb_status nb_checkpoint_load(const char *path, struct nb_module *model, nb_optim
   if (st == NB_OK) {
     for (int i = 0; i < file.n; i++) l.index[i] = (keyed){file.names[i], i};
     qsort(l.index, (size_t)file.n, sizeof *l.index, cmp_keyed);
-    report r = {0};
+    nb_problems r = {0};
     check(&r, &l, file, ms, opt, sched, &p);
     if (r.count) {
       char more[48] = "";

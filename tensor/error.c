@@ -78,3 +78,25 @@ nb_status nb__null_input(const char *op) {
   if (last_status == NB_OK) nb__fail(NB_ERR_NULL, "%s: input tensor is NULL", op);
   return NB_ERR_NULL;
 }
+
+static int severity(nb_status st) {
+  return st == NB_ERR_SHAPE ? 3 : st == NB_ERR_DTYPE ? 2 : st != NB_OK ? 1 : 0;
+}
+
+void nb_problems_add(nb_problems *p, nb_status status, const char *fmt, ...) {
+  if (!p || !fmt) return;
+  char item[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(item, sizeof item, fmt, ap);
+  va_end(ap);
+  p->count++;
+  if (severity(status) > severity(p->status)) p->status = status;
+  size_t need = strlen(item) + (p->len ? 2 : 0);
+  if (p->hidden || p->len + need >= sizeof p->text) {
+    p->hidden++;
+    return;
+  }
+  p->len +=
+      (size_t)snprintf(p->text + p->len, sizeof p->text - p->len, "%s%s", p->len ? "; " : "", item);
+}

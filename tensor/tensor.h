@@ -88,6 +88,19 @@ NB_API const char *nb_status_str(nb_status status);
 NB_API nb_status nb_set_error(nb_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Several problems collected into one message (e.g. every mismatch of a state
+ * dict): zero-initialize, add problems, then report r.text. Items beyond the
+ * text's space are only counted (hidden). status keeps the most severe code
+ * seen, ranked NB_ERR_SHAPE > NB_ERR_DTYPE > anything else. */
+typedef struct nb_problems {
+  char text[800]; /* "item; item; ..." */
+  size_t len;
+  int count, hidden;
+  nb_status status;
+} nb_problems;
+NB_API void nb_problems_add(nb_problems *p, nb_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- the tensor object -------------------------------------------------- */
 
 #define NB_MAX_DIMS 8

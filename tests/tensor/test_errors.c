@@ -316,3 +316,19 @@ Test(errors, messages_name_the_op_and_shapes) {
   nb_free(u);
   nb_free(t);
 }
+
+Test(errors, problems_collect_several_into_one_message) {
+  nb_problems p = {0};
+  nb_problems_add(&p, NB_ERR_ARG, "missing key \"%s\"", "a");
+  nb_problems_add(&p, NB_ERR_SHAPE, "\"%s\" has shape [%d]", "b", 3);
+  nb_problems_add(&p, NB_ERR_DTYPE, "\"c\" is int64");
+  cr_assert_eq(p.count, 3);
+  cr_assert_eq(p.hidden, 0);
+  cr_assert_eq(p.status, NB_ERR_SHAPE, "shape outranks dtype and keys");
+  cr_assert_str_eq(p.text, "missing key \"a\"; \"b\" has shape [3]; \"c\" is int64");
+  for (int i = 0; i < 100; i++) nb_problems_add(&p, NB_ERR_ARG, "unexpected key \"k%03d\"", i);
+  cr_assert_eq(p.count, 103);
+  cr_assert_gt(p.hidden, 0, "items beyond the text's space are counted");
+  cr_assert_lt(p.len, sizeof p.text);
+  cr_assert_eq(strlen(p.text), p.len);
+}
