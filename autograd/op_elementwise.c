@@ -420,7 +420,7 @@ nb_tensor *nb_sigmoid(nb_tensor *x) { return nb_apply(&nb__op_sigmoid, 1, IN(x),
  * as PyTorch's threshold_backward) --------------------------------------------------- */
 FORWARD_SAVING_OUTPUT(relu, nbk_relu(in[0]))
 static nb_status relu_backward(nb_ctx *ctx, nb_tensor *g, nb_tensor **gi) {
-  gi[0] = nb_where(nb_le_scalar(nb_ctx_saved(ctx, 0), 0.0), zero_of(g), g);
+  gi[0] = nb_relu_backward(g, nb_ctx_saved(ctx, 0));
   return NB_OK;
 }
 NB_DEFINE_OP(relu, 1, 0);
@@ -430,6 +430,28 @@ nb_status nb__sample_relu(nb_op_sample *s) {
   return NB_OK;
 }
 nb_tensor *nb_relu(nb_tensor *x) { return nb_apply(&nb__op_relu, 1, IN(x), NULL); }
+
+/* ---- relu_backward: y <= 0 ? 0 : g, one fused kernel. Linear in g, so its
+ * gradient wrt g is itself; y is a mask and gets none (PyTorch's
+ * threshold_backward) ------------------------------------------------------------- */
+static nb_tensor *relu_backward_forward(nb_ctx *ctx, nb_tensor *const *in, int n, void *vp) {
+  if (nb_ctx_needs_grad(ctx, 0)) nb_ctx_save(ctx, in[1]);
+  return nbk_relu_backward(in[0], in[1]);
+}
+static nb_status relu_backward_backward(nb_ctx *ctx, nb_tensor *g, nb_tensor **gi) {
+  if (nb_ctx_needs_grad(ctx, 0)) gi[0] = nb_relu_backward(g, nb_ctx_saved(ctx, 0));
+  return NB_OK;
+}
+NB_DEFINE_OP(relu_backward, 2, 0);
+nb_status nb__sample_relu_backward(nb_op_sample *s) {
+  nb__sample_input(s, true, NB_SHAPE(4)); /* broadcast against y */
+  sample_away(nb__sample_input(s, true, NB_SHAPE(3, 4)), 0.0, 0.1);
+  NB_SAMPLE_CALL(s, relu_backward, NULL);
+  return NB_OK;
+}
+nb_tensor *nb_relu_backward(nb_tensor *g, nb_tensor *y) {
+  return nb_apply(&nb__op_relu_backward, 2, IN2(g, y), NULL);
+}
 
 /* ---- leaky_relu: g where x > 0, else slope * g ------------------------------------- */
 FORWARD_SAVING_INPUT(leaky_relu, nbk_leaky_relu(in[0], P(scalar_params)->s))

@@ -46,6 +46,10 @@ NB_API nb_tensor *nb_sigmoid(nb_tensor *x);
 
 /* max(x, 0); d/dx = 0 at 0. */
 NB_API nb_tensor *nb_relu(nb_tensor *x);
+/* relu's backward: y <= 0 ? 0 : g elementwise, for y = relu(x) (a NaN y passes
+ * g), broadcasting g and y. Differentiable in g (it is linear in g); y is a
+ * mask and gets no gradient, as PyTorch's threshold_backward(g, y, 0). */
+NB_API nb_tensor *nb_relu_backward(nb_tensor *g, nb_tensor *y);
 /* x > 0 ? x : negative_slope * x; d/dx = negative_slope at 0 (PyTorch's
  * default slope is 0.01). */
 NB_API nb_tensor *nb_leaky_relu(nb_tensor *x, double negative_slope);

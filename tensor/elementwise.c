@@ -50,6 +50,7 @@ enum {
   X(GE, 2, CMP)                                                                                    \
   X(AND, 2, LOGICAL)                                                                               \
   X(OR, 2, LOGICAL)                                                                                \
+  X(RELU_BW, 2, 0)                                                                                 \
   X(AXPY, 2, PARAMS_PROMOTE)                                                                       \
   X(ADDCMUL, 3, PARAMS_PROMOTE)                                                                    \
   X(ADDCDIV, 3, PARAMS_PROMOTE)                                                                    \
@@ -280,6 +281,9 @@ ALL2(gt, uint8_t, x > y)
 ALL2(ge, uint8_t, x >= y)
 LOOP2(and_b, uint8_t, uint8_t, x && y)
 LOOP2(or_b, uint8_t, uint8_t, x || y)
+/* relu's backward: x the gradient, y relu's output; a NaN y passes x through. */
+FLOAT2(relu_bw, T, y <= 0 ? 0 : x)
+LOOP2(relu_bw_i64, int64_t, int64_t, y <= 0 ? 0 : x)
 
 /* ternary */
 FLOAT3(addcmul, T, x + P0 * y * z)
@@ -349,6 +353,7 @@ static const nb_iter_fn loops[OP_COUNT][NB_DTYPE_COUNT] = {
     [OP_GE] = {ALL(ge)},
     [OP_AND] = {[BOOL] = and_b},
     [OP_OR] = {[BOOL] = or_b},
+    [OP_RELU_BW] = {FLOATS(relu_bw), [I64] = relu_bw_i64},
     [OP_AXPY] = {FLOATS(axpy), [I64] = axpy_i64},
     [OP_ADDCMUL] = {FLOATS(addcmul), [I64] = addcmul_i64},
     [OP_ADDCDIV] = {FLOATS(addcdiv)},
@@ -630,6 +635,9 @@ nb_tensor *nbk_div(nb_tensor *a, nb_tensor *b) { return binary("div", OP_DIV, a,
 nb_tensor *nbk_pow(nb_tensor *a, nb_tensor *b) { return binary("pow", OP_POW, a, b); }
 nb_tensor *nbk_maximum(nb_tensor *a, nb_tensor *b) { return binary("maximum", OP_MAX, a, b); }
 nb_tensor *nbk_minimum(nb_tensor *a, nb_tensor *b) { return binary("minimum", OP_MIN, a, b); }
+nb_tensor *nbk_relu_backward(nb_tensor *grad, nb_tensor *y) {
+  return binary("relu_backward", OP_RELU_BW, grad, y);
+}
 
 nb_tensor *nbk_add_scalar(nb_tensor *x, double s) {
   return binary_scalar("add_scalar", OP_ADD, x, s, false);

@@ -362,6 +362,11 @@ NB_API nb_tensor *nbk_div(nb_tensor *a, nb_tensor *b);
 NB_API nb_tensor *nbk_pow(nb_tensor *a, nb_tensor *b);
 NB_API nb_tensor *nbk_maximum(nb_tensor *a, nb_tensor *b);
 NB_API nb_tensor *nbk_minimum(nb_tensor *a, nb_tensor *b);
+/* relu's backward, fused: y <= 0 ? 0 : grad elementwise (y is relu's output,
+ * so relu'(0) = 0, and a NaN y passes grad through, as PyTorch's
+ * threshold_backward(grad, y, 0)); broadcasts and promotes like nbk_mul.
+ * Floating and int64 dtypes; bool is NB_ERR_DTYPE. */
+NB_API nb_tensor *nbk_relu_backward(nb_tensor *grad, nb_tensor *y);
 /* Scalar forms: x op s, and for rsub/rdiv/rpow s op x. */
 NB_API nb_tensor *nbk_add_scalar(nb_tensor *x, double s);
 NB_API nb_tensor *nbk_sub_scalar(nb_tensor *x, double s);

@@ -77,6 +77,10 @@ OP_UNARY_P(rdiv_scalar, PARAM("s"))
 OP_UNARY_P(rpow_scalar, PARAM("s"))
 OP_UNARY_P(to, PARAM("dtype") != 0 ? NB_DTYPE_FLOAT64 : NB_DTYPE_FLOAT32)
 
+static nb_tensor *op_relu_backward(nb_tensor *const *in, const nbt_case *c) {
+  (void)c;
+  return nb_relu_backward(in[0], in[1]);
+}
 static nb_tensor *op_where(nb_tensor *const *in, const nbt_case *c) {
   (void)c;
   return nb_where(in[0], in[1], in[2]);
@@ -94,15 +98,43 @@ typedef struct op_entry {
 #define UN(NAME)                                                                                   \
   { #NAME, 1, {"x" }, op_##NAME }
 static const op_entry OPS[] = {
-    BIN(add),       BIN(sub),        BIN(mul),        BIN(div),
-    BIN(pow),       BIN(maximum),    BIN(minimum),    {"where", 3, {"cond", "a", "b"}, op_where},
-    UN(neg),        UN(abs),         UN(exp),         UN(log),
-    UN(log1p),      UN(expm1),       UN(sqrt),        UN(rsqrt),
-    UN(sin),        UN(cos),         UN(tanh),        UN(sigmoid),
-    UN(relu),       UN(leaky_relu),  UN(elu),         UN(gelu),
-    UN(silu),       UN(softplus),    UN(hardtanh),    UN(clamp),
-    UN(add_scalar), UN(sub_scalar),  UN(mul_scalar),  UN(div_scalar),
-    UN(pow_scalar), UN(rsub_scalar), UN(rdiv_scalar), UN(rpow_scalar),
+    BIN(add),
+    BIN(sub),
+    BIN(mul),
+    BIN(div),
+    BIN(pow),
+    BIN(maximum),
+    BIN(minimum),
+    {"where", 3, {"cond", "a", "b"}, op_where},
+    {"relu_backward", 2, {"g", "y"}, op_relu_backward},
+    UN(neg),
+    UN(abs),
+    UN(exp),
+    UN(log),
+    UN(log1p),
+    UN(expm1),
+    UN(sqrt),
+    UN(rsqrt),
+    UN(sin),
+    UN(cos),
+    UN(tanh),
+    UN(sigmoid),
+    UN(relu),
+    UN(leaky_relu),
+    UN(elu),
+    UN(gelu),
+    UN(silu),
+    UN(softplus),
+    UN(hardtanh),
+    UN(clamp),
+    UN(add_scalar),
+    UN(sub_scalar),
+    UN(mul_scalar),
+    UN(div_scalar),
+    UN(pow_scalar),
+    UN(rsub_scalar),
+    UN(rdiv_scalar),
+    UN(rpow_scalar),
     UN(to),
 };
 #define NOPS ((int)(sizeof OPS / sizeof OPS[0]))

@@ -408,6 +408,45 @@ Test(elementwise, round_half_to_even_and_clamp_nan) {
   nbt_assert_ok(nb_scope_end(), "scope_end");
 }
 
+Test(elementwise, relu_backward_masks_where_y_le_0) {
+  nb_scope_begin();
+  /* y <= 0 (incl. -0) zeroes the gradient, even an inf or NaN one; a NaN y passes it. */
+  nb_tensor *g =
+      nb_from_data(NB_DTYPE_FLOAT32, (float[]){1, -2, INFINITY, NAN, 5, -6, 7}, NB_SHAPE(7));
+  nb_tensor *y =
+      nb_from_data(NB_DTYPE_FLOAT32, (float[]){-1, 0, -0.0f, 0, NAN, 1e-30f, 2}, NB_SHAPE(7));
+  nb_tensor *r = nbk_relu_backward(g, y);
+  cr_assert_eq(nb_dtype_of(r), NB_DTYPE_FLOAT32);
+  nbt_assert_values(r, ((double[]){0, 0, 0, 0, 5, -6, 7}), 7, 0, 0, "relu_backward f32");
+  /* broadcasting and promotion (f32 grad, f64 y -> f64) */
+  nb_tensor *g2 = nb_from_data(NB_DTYPE_FLOAT32, (float[]){1, 2}, NB_SHAPE(2));
+  nb_tensor *y2 = nb_from_data(NB_DTYPE_FLOAT64, (double[]){1, -1, NAN, 0, 3, 0.5}, NB_SHAPE(3, 2));
+  r = nbk_relu_backward(g2, y2);
+  cr_assert_eq(nb_dtype_of(r), NB_DTYPE_FLOAT64);
+  nbt_assert_shape(r, NB_SHAPE(3, 2), "relu_backward broadcast");
+  nbt_assert_values(r, ((double[]){1, 0, 1, 0, 1, 2}), 6, 0, 0, "relu_backward broadcast");
+  /* a transposed y: [[1, 0], [-1, 2]] */
+  nb_tensor *y3 = nb_from_data(NB_DTYPE_FLOAT64, (double[]){1, -1, 0, 2}, NB_SHAPE(2, 2));
+  r = nbk_relu_backward(nb_from_data(NB_DTYPE_FLOAT64, (double[]){1, 2, 3, 4}, NB_SHAPE(2, 2)),
+                        nbk_transpose(y3, 0, 1));
+  nbt_assert_values(r, ((double[]){1, 0, 0, 4}), 4, 0, 0, "relu_backward transposed y");
+  /* int64 */
+  nb_tensor *gi = nb_from_data(NB_DTYPE_INT64, (int64_t[]){5, 6, 7}, NB_SHAPE(3));
+  nb_tensor *yi = nb_from_data(NB_DTYPE_INT64, (int64_t[]){-1, 0, 1}, NB_SHAPE(3));
+  r = nbk_relu_backward(gi, yi);
+  cr_assert_eq(nb_dtype_of(r), NB_DTYPE_INT64);
+  nbt_assert_values(r, ((double[]){0, 0, 7}), 3, 0, 0, "relu_backward int64");
+  /* errors: bool, shape */
+  nb_tensor *b = nb_from_data(NB_DTYPE_BOOL, (uint8_t[]){1, 0, 1}, NB_SHAPE(3));
+  cr_assert_null(nbk_relu_backward(b, b));
+  cr_assert_eq(nb_last_status(), NB_ERR_DTYPE);
+  cr_assert(strstr(nb_errmsg(), "relu_backward"), "%s", nb_errmsg());
+  cr_assert_null(nbk_relu_backward(g, yi));
+  cr_assert_eq(nb_last_status(), NB_ERR_SHAPE);
+  cr_assert(strstr(nb_errmsg(), "relu_backward"), "%s", nb_errmsg());
+  nbt_assert_ok(nb_scope_end(), "scope_end");
+}
+
 /* ---- in place: aliasing and versions -------------------------------------- */
 
 static nb_tensor *square(void) {
