@@ -161,6 +161,9 @@ NB_API void nb_transform_free(nb_transform *t);
 /* ---- samplers ----------------------------------------------------------------------- */
 
 typedef struct nb_sampler nb_sampler;
+/* New samplers over n indices (NULL + NB_ERR_ARG on bad arguments); a loader
+ * given one in its opts takes ownership, else free with nb_sampler_free.
+ * Sequential: 0..n-1; random: a new permutation each epoch from seed+epoch. */
 NB_API nb_sampler *nb_sequential_sampler_new(int64_t n);
 NB_API nb_sampler *nb_random_sampler_new(int64_t n, uint64_t seed);
 /* num_samples indices drawn with probability proportional to weights. */

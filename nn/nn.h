@@ -112,6 +112,9 @@ typedef struct nb_layer_opts {
   nb_generator *generator; /* for initialization; NULL = default */
 } nb_layer_opts;
 
+/* Each constructor returns a new module (freed with nb_module_free, or by
+ * the container that takes it) with PyTorch's parameter names, shapes and
+ * default initialization, or NULL with NB_ERR_ARG naming a bad argument. */
 NB_API nb_module *nb_linear_new(int64_t in_features, int64_t out_features,
                                 const nb_layer_opts *opts);
 NB_API nb_module *nb_bilinear_new(int64_t in1, int64_t in2, int64_t out, const nb_layer_opts *opts);

@@ -134,6 +134,10 @@ NB_API void nb_optim_free(nb_optimizer *opt);
 typedef struct nb_scheduler nb_scheduler;
 typedef double (*nb_lr_lambda)(int epoch, void *user);
 
+/* Each constructor returns a new scheduler over opt (borrowed: it must
+ * outlive the scheduler), setting the groups' lr for epoch 0 as PyTorch does,
+ * or NULL with NB_ERR_ARG naming a bad argument. Free with
+ * nb_scheduler_free. */
 NB_API nb_scheduler *nb_step_lr_new(nb_optimizer *opt, int step_size, double gamma);
 NB_API nb_scheduler *nb_multistep_lr_new(nb_optimizer *opt, const int *milestones, int n,
                                          double gamma);

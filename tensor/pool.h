@@ -83,6 +83,9 @@ typedef struct nb_interp_opts {
   bool align_corners; /* bilinear only (NB_ERR_ARG with nearest, as PyTorch) */
 } nb_interp_opts;
 
+/* Resample x [N, C, H, W] (float32/float64) to [N, C, out_h, out_w] by
+ * nearest or bilinear interpolation; a new tensor, or NULL with NB_ERR_ARG /
+ * NB_ERR_SHAPE naming the bad option or shape. */
 NB_API nb_tensor *nbk_interpolate(nb_tensor *x, const nb_interp_opts *opts);
 /* The gradient (the exact adjoint) of interpolate for an input of spatial
  * size in_h x in_w. (PyTorch's nearest backward special-cases out == in and

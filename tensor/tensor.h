@@ -129,6 +129,8 @@ typedef struct nb_view {
 #define NB_DIMS(...) (const int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
 #define NB_ALL_DIMS NULL, 0
 
+/* Accessors. For a NULL tensor: nb_dtype_of gives NB_DTYPE_COUNT, nb_ndim /
+ * nb_numel / nb_offset -1, nb_shape / nb_strides NULL, the others false or 0. */
 NB_API nb_dtype nb_dtype_of(const nb_tensor *t);
 NB_API int nb_ndim(const nb_tensor *t);
 /* Pointer to ndim sizes, owned by the tensor. */
@@ -196,6 +198,7 @@ typedef struct nb_mem_stats {
   int64_t system_allocs; /* calls made to the underlying allocator so far */
   int64_t cache_hits;    /* storage requests served from the free lists */
 } nb_mem_stats;
+/* Copy the process-wide counters into *stats (NULL is ignored). */
 NB_API void nb_mem_stats_get(nb_mem_stats *stats);
 
 /* A user-pluggable allocator for storage memory. alloc must return memory

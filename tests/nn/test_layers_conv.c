@@ -376,42 +376,30 @@ Test(nn_conv, descriptions) {
   }
 }
 
-static void expect_null(nb_tensor *t, nb_status status, const char *needle) {
-  cr_assert_null(t, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
-static void expect_no_module(nb_module *m, nb_status status, const char *needle) {
-  cr_assert_null(m, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
 Test(nn_conv, constructor_errors) {
-  expect_no_module(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.groups = 2}), NB_ERR_ARG,
-                   "conv2d_new: in_channels 3 and out_channels 4 must be divisible by groups 2");
-  expect_no_module(nb_conv1d_new(-1, 4, 3, NULL), NB_ERR_ARG, "conv1d_new");
-  expect_no_module(nb_conv2d_new(3, 4, 0, 3, NULL), NB_ERR_ARG, "kernel size 0");
-  expect_no_module(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.stride = {-1, 1}}), NB_ERR_ARG,
-                   "stride -1");
-  expect_no_module(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.output_padding = {1, 0}}),
-                   NB_ERR_ARG, "transposed convolutions only");
-  expect_no_module(
+  nbt_expect_null(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.groups = 2}), NB_ERR_ARG,
+                  "conv2d_new: in_channels 3 and out_channels 4 must be divisible by groups 2");
+  nbt_expect_null(nb_conv1d_new(-1, 4, 3, NULL), NB_ERR_ARG, "conv1d_new");
+  nbt_expect_null(nb_conv2d_new(3, 4, 0, 3, NULL), NB_ERR_ARG, "kernel size 0");
+  nbt_expect_null(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.stride = {-1, 1}}), NB_ERR_ARG,
+                  "stride -1");
+  nbt_expect_null(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.output_padding = {1, 0}}),
+                  NB_ERR_ARG, "transposed convolutions only");
+  nbt_expect_null(
       nb_conv_transpose2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.output_padding = {1, 0}}),
       NB_ERR_ARG, "output_padding 1 must be smaller than stride 1 or dilation 1");
-  expect_no_module(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.dtype = NB_DTYPE_INT64}),
-                   NB_ERR_DTYPE, "int64");
-  expect_no_module(nb_max_pool2d_new(2, 2, &(nb_pool_layer_opts){.padding = {2, 0}}), NB_ERR_ARG,
-                   "max_pool2d_new");
-  expect_no_module(nb_avg_pool2d_new(0, 2, NULL), NB_ERR_ARG, "avg_pool2d_new");
-  expect_no_module(nb_avg_pool2d_new(2, 2, &(nb_pool_layer_opts){.dilation = {2, 2}}), NB_ERR_ARG,
-                   "no dilation");
-  expect_no_module(nb_adaptive_avg_pool2d_new(-2, 3), NB_ERR_ARG, "adaptive_avg_pool2d_new");
-  expect_no_module(nb_upsample_new("bicubic", 2, 2, 0, 0, false), NB_ERR_ARG, "bicubic");
-  expect_no_module(nb_upsample_new("nearest", 2, 2, 0, 0, true), NB_ERR_ARG, "align_corners");
-  expect_no_module(nb_upsample_new("nearest", 2, 2, 4, 4, false), NB_ERR_ARG, "no size");
-  expect_no_module(nb_upsample_new("nearest", 0, 0, 0, 0, false), NB_ERR_ARG, "positive size");
+  nbt_expect_null(nb_conv2d_new(3, 4, 3, 3, &(nb_conv_layer_opts){.dtype = NB_DTYPE_INT64}),
+                  NB_ERR_DTYPE, "int64");
+  nbt_expect_null(nb_max_pool2d_new(2, 2, &(nb_pool_layer_opts){.padding = {2, 0}}), NB_ERR_ARG,
+                  "max_pool2d_new");
+  nbt_expect_null(nb_avg_pool2d_new(0, 2, NULL), NB_ERR_ARG, "avg_pool2d_new");
+  nbt_expect_null(nb_avg_pool2d_new(2, 2, &(nb_pool_layer_opts){.dilation = {2, 2}}), NB_ERR_ARG,
+                  "no dilation");
+  nbt_expect_null(nb_adaptive_avg_pool2d_new(-2, 3), NB_ERR_ARG, "adaptive_avg_pool2d_new");
+  nbt_expect_null(nb_upsample_new("bicubic", 2, 2, 0, 0, false), NB_ERR_ARG, "bicubic");
+  nbt_expect_null(nb_upsample_new("nearest", 2, 2, 0, 0, true), NB_ERR_ARG, "align_corners");
+  nbt_expect_null(nb_upsample_new("nearest", 2, 2, 4, 4, false), NB_ERR_ARG, "no size");
+  nbt_expect_null(nb_upsample_new("nearest", 0, 0, 0, 0, false), NB_ERR_ARG, "positive size");
 }
 
 Test(nn_conv, forward_errors) {
@@ -419,30 +407,31 @@ Test(nn_conv, forward_errors) {
   nb_module *ct = nb_conv_transpose2d_new(4, 2, 2, 2, NULL);
   nb_module *pool = nb_max_pool2d_new(3, 3, NULL), *up = nb_upsample_new("nearest", 2, 0, 0, 0, 0);
   nb_scope_begin();
-  expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 4, 8, 8))), NB_ERR_SHAPE,
-              "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): expected input [N, 3, H, W] or "
-              "[3, H, W], got [1, 4, 8, 8]");
-  expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(8, 8))), NB_ERR_SHAPE,
-              "got [8, 8]");
-  expect_null(nb_forward(c1, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3, 5))), NB_ERR_SHAPE,
-              "Conv1d(2, 2, kernel_size=(3,), stride=(1,)): expected input [N, 2, L] or [2, L], "
-              "got [2, 3, 5]");
-  expect_null(nb_forward(ct, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 3, 3))), NB_ERR_SHAPE,
-              "ConvTranspose2d(4, 2, kernel_size=(2, 2), stride=(1, 1)): expected input "
-              "[N, 4, H, W]");
+  nbt_expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 4, 8, 8))), NB_ERR_SHAPE,
+                  "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): expected input [N, 3, H, W] or "
+                  "[3, H, W], got [1, 4, 8, 8]");
+  nbt_expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(8, 8))), NB_ERR_SHAPE,
+                  "got [8, 8]");
+  nbt_expect_null(
+      nb_forward(c1, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3, 5))), NB_ERR_SHAPE,
+      "Conv1d(2, 2, kernel_size=(3,), stride=(1,)): expected input [N, 2, L] or [2, L], "
+      "got [2, 3, 5]");
+  nbt_expect_null(nb_forward(ct, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 2, 3, 3))), NB_ERR_SHAPE,
+                  "ConvTranspose2d(4, 2, kernel_size=(2, 2), stride=(1, 1)): expected input "
+                  "[N, 4, H, W]");
   /* Too small for the kernel: the op's error, named by the layer. */
-  expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 3, 2, 2))), NB_ERR_SHAPE,
-              "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): conv2d");
-  expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT64, NB_SHAPE(1, 3, 4, 4))), NB_ERR_DTYPE,
-              "Conv2d(3, 8");
-  expect_null(nb_forward(pool, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 1, 2, 2))), NB_ERR_SHAPE,
-              "MaxPool2d(kernel_size=3, stride=3, padding=0, dilation=1, ceil_mode=False): "
-              "max_pool2d");
-  expect_null(nb_forward(up, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4))), NB_ERR_SHAPE,
-              "Upsample(scale_factor=2.0, mode='nearest'): interpolate");
+  nbt_expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 3, 2, 2))), NB_ERR_SHAPE,
+                  "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): conv2d");
+  nbt_expect_null(nb_forward(conv, nb_zeros(NB_DTYPE_FLOAT64, NB_SHAPE(1, 3, 4, 4))), NB_ERR_DTYPE,
+                  "Conv2d(3, 8");
+  nbt_expect_null(nb_forward(pool, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 1, 2, 2))), NB_ERR_SHAPE,
+                  "MaxPool2d(kernel_size=3, stride=3, padding=0, dilation=1, ceil_mode=False): "
+                  "max_pool2d");
+  nbt_expect_null(nb_forward(up, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(4))), NB_ERR_SHAPE,
+                  "Upsample(scale_factor=2.0, mode='nearest'): interpolate");
   nb_tensor *two[2] = {nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 3, 4, 4)),
                        nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(1, 3, 4, 4))};
-  expect_null(nb_forward_n(conv, two, 2), NB_ERR_ARG, "Conv2d: expected 1 input, got 2");
+  nbt_expect_null(nb_forward_n(conv, two, 2), NB_ERR_ARG, "Conv2d: expected 1 input, got 2");
   nb_scope_end();
   nb_module_free(up);
   nb_module_free(pool);

@@ -229,54 +229,43 @@ Test(nn_norm, descriptions) {
   }
 }
 
-static void expect_null(nb_tensor *t, nb_status status, const char *needle) {
-  cr_assert_null(t, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
-static void expect_no_module(nb_module *m, nb_status status, const char *needle) {
-  cr_assert_null(m, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
 Test(nn_norm, errors) {
-  expect_no_module(nb_group_norm_new(3, 4, NULL), NB_ERR_ARG,
-                   "group_norm_new: num_channels 4 must be divisible by num_groups 3");
-  expect_no_module(nb_group_norm_new(0, 4, NULL), NB_ERR_ARG, "group_norm_new");
-  expect_no_module(nb_batch_norm2d_new(-1, NULL), NB_ERR_ARG, "batch_norm2d_new");
-  expect_no_module(nb_batch_norm1d_new(3, &(nb_norm_opts){.momentum = 1.5}), NB_ERR_ARG,
-                   "momentum 1.5");
-  expect_no_module(nb_batch_norm1d_new(3, &(nb_norm_opts){.eps = -1}), NB_ERR_ARG, "eps -1");
-  expect_no_module(nb_layer_norm_new(0, NULL, NULL), NB_ERR_ARG, "layer_norm_new");
-  expect_no_module(nb_layer_norm_new(1, (int64_t[]){4}, &(nb_norm_opts){.dtype = NB_DTYPE_INT64}),
-                   NB_ERR_DTYPE, "int64");
+  nbt_expect_null(nb_group_norm_new(3, 4, NULL), NB_ERR_ARG,
+                  "group_norm_new: num_channels 4 must be divisible by num_groups 3");
+  nbt_expect_null(nb_group_norm_new(0, 4, NULL), NB_ERR_ARG, "group_norm_new");
+  nbt_expect_null(nb_batch_norm2d_new(-1, NULL), NB_ERR_ARG, "batch_norm2d_new");
+  nbt_expect_null(nb_batch_norm1d_new(3, &(nb_norm_opts){.momentum = 1.5}), NB_ERR_ARG,
+                  "momentum 1.5");
+  nbt_expect_null(nb_batch_norm1d_new(3, &(nb_norm_opts){.eps = -1}), NB_ERR_ARG, "eps -1");
+  nbt_expect_null(nb_layer_norm_new(0, NULL, NULL), NB_ERR_ARG, "layer_norm_new");
+  nbt_expect_null(nb_layer_norm_new(1, (int64_t[]){4}, &(nb_norm_opts){.dtype = NB_DTYPE_INT64}),
+                  NB_ERR_DTYPE, "int64");
 
   nb_module *bn1 = nb_batch_norm1d_new(4, NULL), *bn2 = nb_batch_norm2d_new(4, NULL);
   nb_module *ln = nb_layer_norm_new(1, (int64_t[]){4}, NULL), *gn = nb_group_norm_new(2, 4, NULL);
   nb_scope_begin();
-  expect_null(nb_forward(bn2, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3, 5, 5))), NB_ERR_SHAPE,
-              "BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True): "
-              "expected input [N, 4, H, W], got [2, 3, 5, 5]");
-  expect_null(nb_forward(bn2, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 4, 5))), NB_ERR_SHAPE,
-              "got [2, 4, 5]");
-  expect_null(nb_forward(bn1, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 4, 5, 5))), NB_ERR_SHAPE,
-              "expected input [N, 4] or [N, 4, L], got [2, 4, 5, 5]");
-  expect_null(nb_forward(bn1, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(3, 5))), NB_ERR_SHAPE,
-              "BatchNorm1d(4, eps=1e-05");
+  nbt_expect_null(nb_forward(bn2, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3, 5, 5))), NB_ERR_SHAPE,
+                  "BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True): "
+                  "expected input [N, 4, H, W], got [2, 3, 5, 5]");
+  nbt_expect_null(nb_forward(bn2, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 4, 5))), NB_ERR_SHAPE,
+                  "got [2, 4, 5]");
+  nbt_expect_null(nb_forward(bn1, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 4, 5, 5))), NB_ERR_SHAPE,
+                  "expected input [N, 4] or [N, 4, L], got [2, 4, 5, 5]");
+  nbt_expect_null(nb_forward(bn1, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(3, 5))), NB_ERR_SHAPE,
+                  "BatchNorm1d(4, eps=1e-05");
   /* One value per channel in training: the op's error, named by the layer,
    * and nothing counted or updated. */
-  expect_null(nb_forward(bn1, nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(1, 4))), NB_ERR_SHAPE,
-              "BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True): "
-              "batch_norm: expected more than 1 value per channel");
+  nbt_expect_null(nb_forward(bn1, nb_ones(NB_DTYPE_FLOAT32, NB_SHAPE(1, 4))), NB_ERR_SHAPE,
+                  "BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True): "
+                  "batch_norm: expected more than 1 value per channel");
   cr_assert_eq(nb_item(nb_module_get_buffer(bn1, "num_batches_tracked")), 0);
-  expect_null(nb_forward(gn, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 6, 3))), NB_ERR_SHAPE,
-              "GroupNorm(2, 4, eps=1e-05, affine=True): expected input [N, 4, ...], got [2, 6, 3]");
-  expect_null(nb_forward(ln, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 5))), NB_ERR_SHAPE,
-              "LayerNorm((4,), eps=1e-05, elementwise_affine=True): layer_norm: input [2, 5]");
-  expect_null(nb_forward(bn2, nb_zeros(NB_DTYPE_FLOAT64, NB_SHAPE(2, 4, 2, 2))), NB_ERR_DTYPE,
-              "BatchNorm2d(4");
+  nbt_expect_null(
+      nb_forward(gn, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 6, 3))), NB_ERR_SHAPE,
+      "GroupNorm(2, 4, eps=1e-05, affine=True): expected input [N, 4, ...], got [2, 6, 3]");
+  nbt_expect_null(nb_forward(ln, nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 5))), NB_ERR_SHAPE,
+                  "LayerNorm((4,), eps=1e-05, elementwise_affine=True): layer_norm: input [2, 5]");
+  nbt_expect_null(nb_forward(bn2, nb_zeros(NB_DTYPE_FLOAT64, NB_SHAPE(2, 4, 2, 2))), NB_ERR_DTYPE,
+                  "BatchNorm2d(4");
   nb_scope_end();
   nb_module_free(gn);
   nb_module_free(ln);

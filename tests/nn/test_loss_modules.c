@@ -146,33 +146,21 @@ Test(nn_loss, options_are_copied_and_tensors_held) {
   nbt_fixture_free(f);
 }
 
-static void expect_null(nb_tensor *t, nb_status status, const char *needle) {
-  cr_assert_null(t, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
-static void expect_no_module(nb_module *m, nb_status status, const char *needle) {
-  cr_assert_null(m, "expected an error containing \"%s\"", needle);
-  cr_assert_eq(nb_last_status(), status, "%s: %s", nb_status_str(nb_last_status()), nb_errmsg());
-  cr_assert(strstr(nb_errmsg(), needle), "message lacks \"%s\": %s", needle, nb_errmsg());
-}
-
 Test(nn_loss, errors) {
-  expect_no_module(nb_mse_loss_new(&(nb_loss_opts){.reduction = NB_REDUCTION_BATCHMEAN}),
-                   NB_ERR_ARG, "mse_loss_new: invalid reduction 3 (batchmean is for KLDivLoss)");
-  expect_no_module(nb_l1_loss_new(&(nb_loss_opts){.reduction = (nb_reduction)9}), NB_ERR_ARG,
-                   "l1_loss_new: invalid reduction 9");
-  expect_no_module(nb_cross_entropy_loss_new(&(nb_loss_opts){.label_smoothing = 1.5}), NB_ERR_ARG,
-                   "label_smoothing 1.5");
-  expect_no_module(nb_huber_loss_new(&(nb_loss_opts){.delta = -1}), NB_ERR_ARG, "delta -1");
-  expect_no_module(nb_smooth_l1_loss_new(&(nb_loss_opts){.beta = NAN}), NB_ERR_ARG, "beta");
-  expect_no_module(nb_margin_ranking_loss_new(&(nb_loss_opts){.margin = INFINITY}), NB_ERR_ARG,
-                   "margin");
+  nbt_expect_null(nb_mse_loss_new(&(nb_loss_opts){.reduction = NB_REDUCTION_BATCHMEAN}), NB_ERR_ARG,
+                  "mse_loss_new: invalid reduction 3 (batchmean is for KLDivLoss)");
+  nbt_expect_null(nb_l1_loss_new(&(nb_loss_opts){.reduction = (nb_reduction)9}), NB_ERR_ARG,
+                  "l1_loss_new: invalid reduction 9");
+  nbt_expect_null(nb_cross_entropy_loss_new(&(nb_loss_opts){.label_smoothing = 1.5}), NB_ERR_ARG,
+                  "label_smoothing 1.5");
+  nbt_expect_null(nb_huber_loss_new(&(nb_loss_opts){.delta = -1}), NB_ERR_ARG, "delta -1");
+  nbt_expect_null(nb_smooth_l1_loss_new(&(nb_loss_opts){.beta = NAN}), NB_ERR_ARG, "beta");
+  nbt_expect_null(nb_margin_ranking_loss_new(&(nb_loss_opts){.margin = INFINITY}), NB_ERR_ARG,
+                  "margin");
   nb_scope_begin();
   nb_tensor *iw = nb_ones(NB_DTYPE_INT64, NB_SHAPE(3));
-  expect_no_module(nb_nll_loss_new(&(nb_loss_opts){.weight = iw}), NB_ERR_DTYPE,
-                   "nll_loss_new: weight must be float32 or float64, got int64 [3]");
+  nbt_expect_null(nb_nll_loss_new(&(nb_loss_opts){.weight = iw}), NB_ERR_DTYPE,
+                  "nll_loss_new: weight must be float32 or float64, got int64 [3]");
   nb_scope_end();
 
   nb_module *mse = nb_mse_loss_new(NULL), *cos = nb_cosine_embedding_loss_new(NULL);
@@ -180,12 +168,12 @@ Test(nn_loss, errors) {
   nb_scope_begin();
   nb_tensor *a = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(2, 3)),
             *b = nb_zeros(NB_DTYPE_FLOAT32, NB_SHAPE(3, 2));
-  expect_null(nb_loss(mse, a, b), NB_ERR_SHAPE, "MSELoss: ");
-  expect_null(nb_loss(mse, a, b), NB_ERR_SHAPE, "[2, 3]");
-  expect_null(nb_forward(mse, a), NB_ERR_ARG, "MSELoss: expected 2 inputs, got 1");
-  expect_null(nb_loss(cos, a, a), NB_ERR_ARG, "CosineEmbeddingLoss: expected 3 inputs, got 2");
+  nbt_expect_null(nb_loss(mse, a, b), NB_ERR_SHAPE, "MSELoss: ");
+  nbt_expect_null(nb_loss(mse, a, b), NB_ERR_SHAPE, "[2, 3]");
+  nbt_expect_null(nb_forward(mse, a), NB_ERR_ARG, "MSELoss: expected 2 inputs, got 1");
+  nbt_expect_null(nb_loss(cos, a, a), NB_ERR_ARG, "CosineEmbeddingLoss: expected 3 inputs, got 2");
   nb_tensor *bad = nb_from_data(NB_DTYPE_INT64, (int64_t[]){0, 7}, NB_SHAPE(2));
-  expect_null(nb_loss(ce, a, bad), NB_ERR_INDEX, "CrossEntropyLoss: cross_entropy");
+  nbt_expect_null(nb_loss(ce, a, bad), NB_ERR_INDEX, "CrossEntropyLoss: cross_entropy");
   nb_scope_end();
   nb_module_free(ce);
   nb_module_free(cos);
