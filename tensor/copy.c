@@ -20,6 +20,11 @@
         ST x = sv[i];                                                                              \
         dv[i] = (EXPR);                                                                            \
       }                                                                                            \
+    } else if (s[0] == (int64_t)sizeof(DT) && s[1] == 0) { /* one value, broadcast */              \
+      DT *dv = (DT *)d;                                                                            \
+      ST x = *(const ST *)src;                                                                     \
+      const DT v = (EXPR);                                                                         \
+      for (int64_t i = 0; i < n; i++) dv[i] = v;                                                   \
     } else {                                                                                       \
       for (int64_t i = 0; i < n; i++, d += s[0], src += s[1]) {                                    \
         ST x = *(const ST *)src;                                                                   \
@@ -103,6 +108,7 @@ nb_status nb_copy_(nb_tensor *dst, nb_tensor *src) {
   nb_iter it;
   nb_status st = nb__iter_init(&it, "copy_", 2, (nb_tensor *[]){dst, from});
   if (st == NB_OK) {
+    it.write_only = true;
     nb__iter_run(&it, convert[dst->dtype][from->dtype], NULL, true);
     nb__bump_version(dst);
   }
@@ -122,6 +128,7 @@ nb_tensor *nbk_clone(nb_tensor *x) {
   if (x->contiguous) {
     memcpy(nb__ptr(out, 0), nb__ptr(x, 0), (size_t)x->numel * nb_dtype_size(x->dtype));
   } else {
+    it.write_only = true;
     nb__iter_run(&it, convert[x->dtype][x->dtype], NULL, true);
   }
   return out;

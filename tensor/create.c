@@ -50,6 +50,7 @@ nb_status nb_fill_(nb_tensor *x, double value) {
   nb_status st = nb__iter_init(&it, "fill_", 1, (nb_tensor *[]){x});
   if (st != NB_OK) return st;
   fill_ctx c = {x->dtype, value};
+  it.write_only = true;
   nb__iter_run(&it, fill_loops[x->dtype], &c, true);
   nb__bump_version(x);
   return NB_OK;

@@ -574,6 +574,7 @@ static nb_status apply(const call *c, nb_tensor *dst, nb_tensor **result) {
                   : fits_int64(c->p[k]) ? (int64_t)c->p[k]
                                         : 0;
     }
+    it.write_only = true;
     nb__iter_run(&it, loops[c->op][ct], &prm, true);
   }
   for (int i = 0; i < 3; i++) nb_free(tmps[i]);

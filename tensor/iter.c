@@ -9,12 +9,17 @@
 #include "tensor/tensor_impl.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 nb_status nb__iter_init(nb_iter *it, const char *op, int narg, nb_tensor *const *args) {
   memset(it, 0, sizeof *it);
   const nb_tensor *out = args[0];
   it->narg = narg;
+  it->out_size = (int64_t)nb_dtype_size(out->dtype);
   it->numel = out->numel;
   /* Full-rank byte strides of each operand in the output's shape. */
   int64_t st[NB_ITER_MAX_ARGS][NB_MAX_DIMS];
@@ -122,10 +127,82 @@ void nb__iter_range(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn
   }
 }
 
+/* ---- streaming stores for large outputs ----------------------------------- */
+
+#define STREAM_TILE 4096 /* bytes of output computed per tile (stays in L1) */
+
+typedef struct stream_ctx {
+  nb_iter_fn fn;
+  void *ctx;
+  int64_t es;
+} stream_ctx;
+
+/* Copy bytes (a multiple of 16) from the tile to 16-byte aligned dst with
+ * non-temporal stores. */
+static void stream_out(char *dst, const char *tile, int64_t bytes) {
+#if defined(__SSE2__)
+  for (int64_t i = 0; i < bytes; i += 16)
+    _mm_stream_si128((__m128i *)(void *)(dst + i),
+                     _mm_load_si128((const __m128i *)(const void *)(tile + i)));
+#else
+  memcpy(dst, tile, (size_t)bytes);
+#endif
+}
+
+/* An inner run with a contiguous output: the unaligned head and the tail go
+ * straight to fn; the body is computed tile by tile and streamed out. */
+static void stream_fn(char **ptrs, const int64_t *strides, int64_t n, void *ctxv) {
+  const stream_ctx *sc = ctxv;
+  const int64_t es = sc->es;
+  if (strides[0] != es || n * es < 4 * STREAM_TILE) {
+    sc->fn(ptrs, strides, n, sc->ctx);
+    return;
+  }
+  _Alignas(64) char tile[STREAM_TILE];
+  char *p[NB_ITER_MAX_ARGS];
+  memcpy(p, ptrs, sizeof p);
+  int64_t head = (int64_t)((16 - (uintptr_t)p[0] % 16) % 16);
+  if (head % es) { /* cannot align: write normally */
+    sc->fn(ptrs, strides, n, sc->ctx);
+    return;
+  }
+  head /= es;
+  const int64_t per_tile = STREAM_TILE / es;
+  int64_t done = 0;
+  while (done < n) {
+    int64_t m = done == 0 && head > 0 ? head : n - done < per_tile ? n - done : per_tile;
+    for (int a = 0; a < NB_ITER_MAX_ARGS; a++) p[a] = ptrs[a] + done * strides[a];
+    int64_t bytes = m * es;
+    if ((done == 0 && head > 0) || bytes % 16) {
+      sc->fn(p, strides, m, sc->ctx);
+    } else {
+      char *dst = p[0];
+      p[0] = tile;
+      sc->fn(p, strides, m, sc->ctx);
+      stream_out(dst, tile, bytes);
+    }
+    done += m;
+  }
+}
+
+static void run_range(const nb_iter *it, int64_t lo, int64_t hi, nb_iter_fn fn, void *ctx,
+                      bool stream) {
+  if (!stream) {
+    nb__iter_range(it, lo, hi, fn, ctx);
+    return;
+  }
+  stream_ctx sc = {fn, ctx, it->out_size};
+  nb__iter_range(it, lo, hi, stream_fn, &sc);
+#if defined(__SSE2__)
+  _mm_sfence(); /* order the streamed stores before anything after the kernel */
+#endif
+}
+
 void nb__iter_run(const nb_iter *it, nb_iter_fn fn, void *ctx, bool parallel) {
   int threads = parallel ? nb__threads_for(it->numel) : 1;
+  bool stream = it->write_only && it->numel * it->out_size >= NB_STREAM_MIN_BYTES;
   if (threads <= 1) {
-    nb__iter_range(it, 0, it->numel, fn, ctx);
+    run_range(it, 0, it->numel, fn, ctx, stream);
     return;
   }
 #pragma omp parallel num_threads(threads)
@@ -133,6 +210,6 @@ void nb__iter_run(const nb_iter *it, nb_iter_fn fn, void *ctx, bool parallel) {
     int t = omp_get_thread_num(), nt = omp_get_num_threads();
     int64_t chunk = (it->numel + nt - 1) / nt;
     int64_t lo = chunk * t, hi = lo + chunk < it->numel ? lo + chunk : it->numel;
-    nb__iter_range(it, lo, hi, fn, ctx);
+    run_range(it, lo, hi, fn, ctx, stream);
   }
 }

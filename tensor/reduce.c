@@ -29,7 +29,7 @@
 #define CHUNK 8192 /* elements per partial of a full reduction (thread-count independent) */
 #define LINE 64    /* bytes: per-thread scratch is padded to cache lines (no false sharing) */
 #define PANEL 256  /* outputs per panel (see reduce_panels) */
-#define LANES 8    /* independent accumulators in a contiguous run */
+#define LANES 32   /* independent accumulators in a contiguous run */
 #define SHORT 16   /* reductions this short go in panels of outputs */
 
 /* ---- typed fold kernels ---------------------------------------------------- */
@@ -153,8 +153,8 @@ static inline double lse_term_f64(double v, double shift) { return exp(v - shift
       INIT(a_[j_], o_ + j_);                                                                       \
     }                                                                                              \
   }                                                                                                \
-  static void NAME##_run(void *acc_, const char *x_, int64_t s_, int64_t n_, int64_t k_,           \
-                         const rctx *c) {                                                          \
+  NB_HOT_LOOP static void NAME##_run(void *acc_, const char *x_, int64_t s_, int64_t n_,           \
+                                     int64_t k_, const rctx *c) {                                  \
     A *a_ = acc_;                                                                                  \
     int64_t nv_ = 0;                                                                               \
     if (s_ == (int64_t)sizeof(T) && n_ >= 2 * (NL)) {                                              \

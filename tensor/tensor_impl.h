@@ -14,6 +14,17 @@
 
 #define NB_INTERNAL __attribute__((visibility("hidden")))
 
+/* NB_HOT_LOOP before a kernel function: on x86-64 with gcc, also build an
+ * AVX2/FMA (x86-64-v3) clone of it, picked once at load time on CPUs that
+ * have it (the library itself is built for baseline x86-64). For loops whose
+ * speed depends on vector width; each lane's arithmetic is written out, so
+ * both clones compute the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NB_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NB_HOT_LOOP
+#endif
+
 /* ---- refcounted objects owned by upper layers ----------------------------- */
 
 /* A header for objects the tensor layer holds but does not understand (an
@@ -174,6 +185,10 @@ typedef struct nb_iter {
   int64_t shape[NB_MAX_DIMS];                     /* innermost last */
   int64_t strides[NB_ITER_MAX_ARGS][NB_MAX_DIMS]; /* in bytes */
   char *base[NB_ITER_MAX_ARGS];
+  int64_t out_size; /* element size of operand 0 */
+  /* Set by the caller when fn writes operand 0 without reading it: then a
+   * large output is written past the caches (see nb__iter_run). */
+  bool write_only;
 } nb_iter;
 
 /* The inner loop: n elements, pointers to each operand's first element, and
@@ -184,7 +199,13 @@ typedef void (*nb_iter_fn)(char **ptrs, const int64_t *strides, int64_t n, void 
  * out_shape; the others must broadcast to it (errors name op). */
 NB_INTERNAL nb_status nb__iter_init(nb_iter *it, const char *op, int narg, nb_tensor *const *args);
 /* Run fn over every element, in parallel above NB_PARALLEL_GRAIN when
- * `parallel` is true (the split never changes results for elementwise work). */
+ * `parallel` is true (the split never changes results for elementwise work).
+ * With it->write_only and an output of at least NB_STREAM_MIN_BYTES, runs
+ * whose output is contiguous are computed tile by tile into a buffer that
+ * stays in L1 and stored with non-temporal stores: no read-for-ownership of
+ * output lines, and the caches keep the inputs (what memcpy does for large
+ * copies). Results are the same bits either way. */
+#define NB_STREAM_MIN_BYTES ((int64_t)32 << 20)
 NB_INTERNAL void nb__iter_run(const nb_iter *it, nb_iter_fn fn, void *ctx, bool parallel);
 /* Run fn over linear elements [start, end) of the walk (single thread). */
 NB_INTERNAL void nb__iter_range(const nb_iter *it, int64_t start, int64_t end, nb_iter_fn fn,

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "support/nbtest.h"
+#include "tensor/tensor_impl.h" /* NB_STREAM_MIN_BYTES */
 
 TestSuite(elementwise, .init = nbt_leak_setup, .fini = nbt_leak_teardown);
 
@@ -611,5 +612,37 @@ Test(elementwise, same_bits_with_1_and_2_threads) {
     cr_assert(memcmp(nb_data(one[k]), nb_data(two[k]), 100000 * sizeof(float)) == 0,
               "kernel %d differs between 1 and 2 threads", k);
   }
+  nbt_assert_ok(nb_scope_end(), "scope_end");
+}
+
+/* Outputs of NB_STREAM_MIN_BYTES or more are written with streaming stores
+ * through an L1 tile: check every element of such outputs, from an input
+ * view whose first element is not 16-byte aligned (the unaligned head), with
+ * a broadcast operand, and from fill_ and copy_. */
+Test(elementwise, large_outputs_written_past_the_cache) {
+  const int64_t n = (NB_STREAM_MIN_BYTES / (int64_t)sizeof(float)) + 1003;
+  nb_scope_begin();
+  nb_generator *g = nb_generator_new(7);
+  nb_tensor *base = nb_randn(NB_DTYPE_FLOAT32, NB_SHAPE(n + 1), g);
+  nb_generator_free(g);
+  nb_tensor *x = nbk_slice(base, 0, 1, n + 1, 1); /* starts 4 bytes past a 64-byte boundary */
+  nb_tensor *x2 = nbk_slice(base, 0, 0, n, 1);
+  nb_tensor *two = nb_full(NB_DTYPE_FLOAT32, NB_SHAPE(1), 2.0);
+  const float *xb = nb_data(base);
+
+  nb_tensor *sum = nbk_add(x, x2), *prod = nbk_mul(x, two), *copy = nbk_contiguous(x);
+  nb_tensor *filled = nb_empty(NB_DTYPE_FLOAT32, NB_SHAPE(n));
+  nbt_assert_ok(nb_fill_(filled, -1.5), "fill_");
+  nb_tensor *bcast = nbk_contiguous(nbk_expand(two, NB_SHAPE(n)));
+  cr_assert(sum && prod && copy && filled && bcast);
+  const float *s = nb_data(sum), *p = nb_data(prod), *c = nb_data(copy), *f = nb_data(filled),
+              *b = nb_data(bcast);
+  int64_t bad = -1;
+  for (int64_t i = 0; i < n && bad < 0; i++)
+    if (s[i] != xb[i + 1] + xb[i] || p[i] != xb[i + 1] * 2.0f || c[i] != xb[i + 1] ||
+        f[i] != -1.5f || b[i] != 2.0f)
+      bad = i;
+  cr_assert_eq(bad, -1, "element %lld of a %lld-element output is wrong", (long long)bad,
+               (long long)n);
   nbt_assert_ok(nb_scope_end(), "scope_end");
 }
