@@ -14,10 +14,7 @@
 #define NABLA_OPTIM_IMPL_H
 
 #include "optim/optim.h"
-
-#ifndef NB_INTERNAL
-#define NB_INTERNAL __attribute__((visibility("hidden")))
-#endif
+#include "tensor/tensor_impl.h" /* NB_INTERNAL, NB_HOT_LOOP */
 
 /* Every hyperparameter of every algorithm, defaults applied. */
 typedef struct nb__hyper {
@@ -130,10 +127,13 @@ typedef void (*nb__kernel)(const void *ctx, int64_t lo, int64_t hi);
 NB_INTERNAL void nb__optim_run(int64_t n, nb__kernel k, const void *ctx);
 
 /* Instantiate a kernel table name[NB_DTYPE_COUNT] (float32, float64) from
- * BODY(T), a statement list using `ctx`, `lo`, `hi` and the element type T. */
+ * BODY(T), a statement list using `ctx`, `lo`, `hi` and the element type T
+ * (with an AVX2 clone: NB_HOT_LOOP). */
 #define NB__KERNELS(name, BODY)                                                                    \
-  static void name##_f32(const void *ctx, int64_t lo, int64_t hi) { BODY(float) }                  \
-  static void name##_f64(const void *ctx, int64_t lo, int64_t hi) { BODY(double) }                 \
+  NB_HOT_LOOP static void name##_f32(const void *ctx, int64_t lo, int64_t hi){                     \
+      BODY(float)} NB_HOT_LOOP static void name##_f64(const void *ctx, int64_t lo, int64_t hi) {   \
+    BODY(double)                                                                                   \
+  }                                                                                                \
   static const nb__kernel name[NB_DTYPE_COUNT] = {                                                 \
       [NB_DTYPE_FLOAT32] = name##_f32, [NB_DTYPE_FLOAT64] = name##_f64}
 
