@@ -72,6 +72,20 @@ static rntm_t blis_runtime(const gemm_dims *g, int nt) {
   return rntm;
 }
 
+/* Below GEMM_PARALLEL_WORK, the x @ w^T layout (a's rows and b's columns both
+ * contiguous along k) runs BLIS's small-matrix dot-product kernels, which are
+ * slow when b has many columns: 178 x 13 @ (32 x 13)^T takes 10.4 us, against
+ * 2.6 us with b row-major (bench/bench_wine's first layer). A b of at most
+ * SMALL_B_COPY elements and at least SMALL_B_MIN_COLS columns is copied to
+ * row-major on the stack first. (The choice depends on the sizes only.) */
+#define SMALL_B_COPY 4096
+#define SMALL_B_MIN_COLS 16
+static bool copy_small_b(const gemm_dims *g) {
+  return g->csa == 1 && g->rsb == 1 && g->csb != 1 && g->n >= SMALL_B_MIN_COLS &&
+         g->n * g->k <= SMALL_B_COPY &&
+         (double)g->m * (double)g->n * (double)g->k < GEMM_PARALLEL_WORK;
+}
+
 /* float32 / float64: BLIS with nt threads (nt == 1 inside a parallel batch). */
 #define BLIS_GEMM(NAME, T, SCALE, BLI_GEMM_EX)                                                     \
   static void NAME(const gemm_dims *g, const void *a, const void *b, void *c, int nt) {            \
@@ -80,9 +94,17 @@ static rntm_t blis_runtime(const gemm_dims *g, int nt) {
       return;                                                                                      \
     }                                                                                              \
     T alpha = (T)g->alpha, beta = (T)g->beta;                                                      \
+    int64_t rsb = g->rsb, csb = g->csb;                                                            \
+    T bcopy[SMALL_B_COPY];                                                                         \
+    if (copy_small_b(g)) {                                                                         \
+      const T *bs = b;                                                                             \
+      for (int64_t p = 0; p < g->k; p++)                                                           \
+        for (int64_t j = 0; j < g->n; j++) bcopy[p * g->n + j] = bs[p + j * csb];                  \
+      b = bcopy, rsb = g->n, csb = 1;                                                              \
+    }                                                                                              \
     rntm_t rntm = blis_runtime(g, nt);                                                             \
     BLI_GEMM_EX(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, g->m, g->n, g->k, &alpha, (T *)a, g->rsa,    \
-                g->csa, (T *)b, g->rsb, g->csb, &beta, (T *)c, g->rsc, g->csc, NULL, &rntm);       \
+                g->csa, (T *)b, rsb, csb, &beta, (T *)c, g->rsc, g->csc, NULL, &rntm);             \
   }
 BLIS_GEMM(gemm_f32, float, scale_f32, bli_sgemm_ex)
 BLIS_GEMM(gemm_f64, double, scale_f64, bli_dgemm_ex)

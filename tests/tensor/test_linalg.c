@@ -665,3 +665,43 @@ Test(linalg, threads_give_identical_results) {
   nb_free(b);
   nb_free(a);
 }
+
+/* Small x @ w^T products (a's rows and b's columns contiguous along k) with
+ * many columns copy b to row-major before BLIS (linalg.c, copy_small_b):
+ * compare with a double-precision loop, for a w that is a row-stepped view
+ * too, in float32 and float64, and just past the size limits. */
+Test(linalg, small_x_wt_products_match_a_reference_loop) {
+  static const int64_t sizes[][3] = {{178, 32, 13}, {5, 16, 1}, {7, 64, 64}, {9, 15, 13}};
+  for (int dt = 0; dt < 2; dt++) {
+    nb_dtype dtype = dt == 0 ? NB_DTYPE_FLOAT32 : NB_DTYPE_FLOAT64;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+      for (int stepped = 0; stepped < 2; stepped++) {
+        int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        nb_scope_begin();
+        nb_generator *g = nb_generator_new(11 + (uint64_t)s);
+        nb_tensor *x = nb_randn(dtype, NB_SHAPE(m, k), g);
+        nb_tensor *wbase = nb_randn(dtype, NB_SHAPE(2 * n, k), g);
+        nb_generator_free(g);
+        nb_tensor *w = stepped ? nbk_slice(wbase, 0, 0, 2 * n, 2) : nbk_slice(wbase, 0, 0, n, 1);
+        nb_tensor *y = nbk_matmul(x, nbk_t(w));
+        cr_assert_not_null(y, "%s", nb_errmsg());
+        nb_tensor *xd = nbk_to(x, NB_DTYPE_FLOAT64),
+                  *wd = nbk_contiguous(nbk_to(w, NB_DTYPE_FLOAT64));
+        nb_tensor *yd = nbk_to(y, NB_DTYPE_FLOAT64);
+        const double *xv = nb_data(xd), *wv = nb_data(wd), *yv = nb_data(yd);
+        double worst = 0;
+        for (int64_t i = 0; i < m; i++)
+          for (int64_t j = 0; j < n; j++) {
+            double ref = 0;
+            for (int64_t p = 0; p < k; p++) ref += xv[i * k + p] * wv[j * k + p];
+            double err = fabs(yv[i * n + j] - ref) / (1 + fabs(ref));
+            if (err > worst) worst = err;
+          }
+        cr_assert(worst < (dt == 0 ? 1e-5 : 1e-12),
+                  "%lldx%lldx%lld %s stepped=%d: relative error %g", (long long)m, (long long)n,
+                  (long long)k, nb_dtype_name(dtype), stepped, worst);
+        nbt_assert_ok(nb_scope_end(), "scope_end");
+      }
+    }
+  }
+}
