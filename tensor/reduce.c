@@ -181,8 +181,8 @@ static inline double lse_term_f64(double v, double shift) { return exp(v - shift
     }                                                                                              \
     a_[0] = t_;                                                                                    \
   }                                                                                                \
-  static void NAME##_panel(void *acc_, const char *x_, int64_t s_, int64_t w_, int64_t k_,         \
-                           const rctx *c) {                                                        \
+  NB_HOT_LOOP static void NAME##_panel(void *acc_, const char *x_, int64_t s_, int64_t w_,         \
+                                       int64_t k_, const rctx *c) {                                \
     A *a_ = acc_;                                                                                  \
     if (s_ == (int64_t)sizeof(T)) {                                                                \
       const T *xv_ = (const T *)(const void *)x_;                                                  \
