@@ -135,6 +135,7 @@ typedef struct stream_ctx {
   nb_iter_fn fn;
   void *ctx;
   int64_t es;
+  int narg;
 } stream_ctx;
 
 /* Copy bytes (a multiple of 16) from the tile to 16-byte aligned dst with
@@ -160,8 +161,7 @@ static void stream_fn(char **ptrs, const int64_t *strides, int64_t n, void *ctxv
   }
   _Alignas(64) char tile[STREAM_TILE];
   char *p[NB_ITER_MAX_ARGS];
-  memcpy(p, ptrs, sizeof p);
-  int64_t head = (int64_t)((16 - (uintptr_t)p[0] % 16) % 16);
+  int64_t head = (int64_t)((16 - (uintptr_t)ptrs[0] % 16) % 16);
   if (head % es) { /* cannot align: write normally */
     sc->fn(ptrs, strides, n, sc->ctx);
     return;
@@ -171,7 +171,7 @@ static void stream_fn(char **ptrs, const int64_t *strides, int64_t n, void *ctxv
   int64_t done = 0;
   while (done < n) {
     int64_t m = done == 0 && head > 0 ? head : n - done < per_tile ? n - done : per_tile;
-    for (int a = 0; a < NB_ITER_MAX_ARGS; a++) p[a] = ptrs[a] + done * strides[a];
+    for (int a = 0; a < sc->narg; a++) p[a] = ptrs[a] + done * strides[a];
     int64_t bytes = m * es;
     if ((done == 0 && head > 0) || bytes % 16) {
       sc->fn(p, strides, m, sc->ctx);
@@ -191,7 +191,7 @@ static void run_range(const nb_iter *it, int64_t lo, int64_t hi, nb_iter_fn fn, 
     nb__iter_range(it, lo, hi, fn, ctx);
     return;
   }
-  stream_ctx sc = {fn, ctx, it->out_size};
+  stream_ctx sc = {fn, ctx, it->out_size, it->narg};
   nb__iter_range(it, lo, hi, stream_fn, &sc);
 #if defined(__SSE2__)
   _mm_sfence(); /* order the streamed stores before anything after the kernel */
