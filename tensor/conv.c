@@ -9,13 +9,28 @@
  *   forward  window = W_g @ im2col(image)          (conv)
  *   adjoint  image  = col2im(W_g^T @ window)       (conv_transpose)
  *   weight   W_g    = sum window @ im2col(image)^T (weight gradient)
- * A 1x1 kernel with stride 1 and no padding skips im2col: the image is its own
- * column matrix. Work is split into units (one sample, a block of window rows
- * whose columns fit COL_BUDGET): units run in parallel with single-threaded
- * BLIS and a column buffer per thread, or, when there are too few units, one
- * at a time with BLIS threaded. Every output element is computed by one fixed
- * sequence of GEMMs, so results do not depend on the thread count; the weight
- * gradient sums per-chunk partials whose split depends on the sizes only.
+ * Work is split into units, each one GEMM per group:
+ *  - a block of samples, when a sample's window is narrow (under BLOCK_MAX_L
+ *    columns, as in a late layer whose per-sample GEMMs would be too small to
+ *    run BLIS well): im2col writes the block's samples side by side into one
+ *    column matrix [cg * kh * kw, samples * oh * ow], and the window side is
+ *    gathered into (or scattered from) a buffer [O/groups, samples * oh * ow]
+ *    (the weight gradient gathers it transposed and computes W_g^T). Blocks
+ *    hold at most BLOCK_BUDGET elements of columns and window rows, and there
+ *    are at least MIN_UNITS of them (a multiple of 4) so threads share the
+ *    work evenly;
+ *  - one sample, whose window rows are used in place: a wide window, or a 1x1
+ *    kernel with stride 1 and no padding (the image is its own column
+ *    matrix);
+ *  - a block of window rows of one sample, when one sample's columns exceed
+ *    BLOCK_BUDGET.
+ * Units run in parallel with single-threaded BLIS and a column (and window)
+ * buffer per thread, or, when there are too few units, one at a time with
+ * BLIS threaded. The split into units depends on the sizes only and every
+ * output element is computed by one fixed sequence of GEMMs, so results do
+ * not depend on the thread count; the weight gradient sums per-chunk
+ * partials whose split depends on the sizes only. Every matrix product is a
+ * BLIS GEMM; the loops here only copy, fill and add.
  */
 #include "tensor/conv.h"
 #include "tensor/tensor_impl.h"
@@ -24,8 +39,13 @@
 #include <omp.h>
 #include <string.h>
 
-/* Elements of one thread's im2col buffer (window rows are blocked to fit). */
-#define COL_BUDGET ((int64_t)1 << 20)
+/* Elements of one unit's column matrix plus window buffer (one thread's). */
+#define BLOCK_BUDGET ((int64_t)1 << 19)
+/* Samples whose windows have this many columns or more are units of their
+ * own: their GEMMs are wide enough, and a block would only add the copies. */
+#define BLOCK_MAX_L 512
+/* Sample blocks per pass, at least (when there are that many samples). */
+#define MIN_UNITS 8
 /* Multiply-adds below which a pass stays on one thread. */
 #define CONV_PARALLEL_WORK (64.0 * 64.0 * 64.0)
 /* The weight gradient's batch split: at most this many partial sums, and at
@@ -40,12 +60,15 @@ typedef struct geom {
   int64_t o, oh, ow;  /* window side */
   int64_t kh, kw, sh, sw, ph, pw, dh, dw, groups;
   /* derived */
-  int64_t cg, og; /* channels per group on each side */
-  int64_t k;      /* cg * kh * kw: rows of a column matrix */
-  int64_t l, hw;  /* oh * ow, h * w */
-  int64_t rows;   /* window rows per unit */
-  int64_t nblk;   /* units per sample */
-  bool direct;    /* 1x1, stride 1, no padding: no im2col */
+  int64_t cg, og;  /* channels per group on each side */
+  int64_t k;       /* cg * kh * kw: rows of a column matrix */
+  int64_t l, hw;   /* oh * ow, h * w */
+  int64_t rows;    /* window rows per unit (row blocks) */
+  int64_t nblk;    /* row blocks per sample (1 for sample blocks) */
+  int64_t units;   /* units per pass */
+  int64_t width;   /* the widest unit's columns */
+  bool direct;     /* 1x1, stride 1, no padding: no im2col, one sample a unit */
+  bool by_samples; /* units are blocks of whole samples */
 } geom;
 
 /* A strided matrix for one GEMM. */
@@ -54,16 +77,24 @@ typedef struct mat {
   int64_t rows, cols, rs, cs;
 } mat;
 
-/* The window columns [oh0, oh1) * ow of unit u. */
+/* Unit u: samples [n, n + nb), window rows [oh0, oh1); ncols = (oh1 - oh0)
+ * * ow columns per sample, width = nb * ncols in all. */
 typedef struct unit {
-  int64_t n, oh0, oh1, ncols;
+  int64_t n, nb, oh0, oh1, ncols, width;
 } unit;
 
 static unit unit_of(const geom *g, int64_t u) {
-  unit r = {.n = u / g->nblk};
-  r.oh0 = (u % g->nblk) * g->rows;
-  r.oh1 = r.oh0 + g->rows < g->oh ? r.oh0 + g->rows : g->oh;
+  unit r = {.nb = 1, .oh1 = g->oh};
+  if (g->by_samples) {
+    r.n = g->n * u / g->units;
+    r.nb = g->n * (u + 1) / g->units - r.n;
+  } else {
+    r.n = u / g->nblk;
+    r.oh0 = (u % g->nblk) * g->rows;
+    r.oh1 = r.oh0 + g->rows < g->oh ? r.oh0 + g->rows : g->oh;
+  }
   r.ncols = (r.oh1 - r.oh0) * g->ow;
+  r.width = r.nb * r.ncols;
   return r;
 }
 
@@ -91,60 +122,64 @@ static void blis_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
 
 /* ---- typed loops ------------------------------------------------------------------ */
 
-/* im2col: col [k, ncols] (row (c, i, j), column (oh - oh0, ow)) from cg image
- * channels x [cg, h, w]; zeros where the window reads padding.
+/* im2col: col [k, nb * ncols] with row stride ld (row (c, i, j), column
+ * (sample, oh - oh0, ow)) from cg image channels of nb samples x [nb, c, h, w];
+ * zeros where the window reads padding.
  * col2im: its adjoint, x[c, ih, iw] += col[...], for channels [c0, c1).
  * gemm: c = a @ b + beta c on nt BLIS threads (pack: pack both operands, which
  * keeps BLIS on kernels summing each element in k order whatever the threads).
  * fill: dst[ch * stride + i] = bias[ch] (0 without bias), ch < nch, i < len.
- * accum: dst += src over n elements. */
-/* A GEMM whose result has few columns (a first layer's weight gradient, whose
- * cg * kh * kw is 9, say) wastes most of a BLIS micro-kernel and its packing:
- * when rows of a and columns of b are contiguous, each element of c is one
- * dot product over SMALL_LANES fixed lanes (vectorizable without
- * reassociation), the lanes summed in order, so results stay independent of
- * the threads. (Few rows of b, the forward's case, stay on BLIS: it was
- * faster there.) */
-#define SMALL_K 16
-/* These loops are memory- and FMA-bound: on x86-64, gcc builds an AVX2/FMA
- * clone too, picked at load time on CPUs that have it. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SMALL_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default")))
+ * accum: dst += src over n elements.
+ * copy_rows: dst[r * dld + i] = src[r * sld + i], r < nrows, i < len.
+ * transpose: dst[j * dld + i] = src[i * sld + j], i < nrows, j < ncols.
+ *
+ * The copies are memory-bound loops over short rows: NB_HOT_LOOP builds an
+ * AVX2 clone of them. Rows of a column matrix are runs of ow elements, short
+ * in the layers that matter (11, 26): a run of up to 4 chunks of 32 bytes is
+ * that many vector moves, the last one overlapping the one before, instead of
+ * a loop and its remainder (longer runs are a memcpy); sums go chunk by chunk
+ * with a scalar remainder. A chunk moves as one vector (gcc's memcpy of 32
+ * unaligned bytes splits into two 16-byte moves even in the AVX2 clone). */
+#define CHUNK 32
+#if defined(__GNUC__)
+#define CHUNK_TYPES(S, T)                                                                          \
+  typedef T S##_chunk __attribute__((vector_size(CHUNK), aligned(sizeof(T)), may_alias));          \
+  typedef T S##_half __attribute__((vector_size(CHUNK / 2), aligned(sizeof(T)), may_alias));
+#define MOVE(S, kind, d, s) (*(S##_##kind *)(d) = *(const S##_##kind *)(s))
 #else
-#define SMALL_TARGETS
+#define CHUNK_TYPES(S, T)
+#define MOVE_BYTES_chunk CHUNK
+#define MOVE_BYTES_half (CHUNK / 2)
+#define MOVE(S, kind, d, s) memcpy((d), (s), MOVE_BYTES_##kind)
 #endif
-#define SMALL_LANES 16
-#define SMALL_GEMM(S, T)                                                                           \
-  SMALL_TARGETS static bool small_gemm_##S(const mat *a, const mat *b, const mat *c,               \
-                                           double beta) {                                          \
-    const int64_t m = c->rows, n = c->cols, k = a->cols;                                           \
-    const T bt = (T)beta;                                                                          \
-    if (n <= SMALL_K && a->cs == 1 && b->rs == 1) {                                                \
-      for (int64_t i = 0; i < m; i++) {                                                            \
-        const T *restrict ar = (const T *)a->p + i * a->rs;                                        \
-        for (int64_t j = 0; j < n; j++) {                                                          \
-          const T *restrict bc = (const T *)b->p + j * b->cs;                                      \
-          T lane[SMALL_LANES] = {0}, sum = 0;                                                      \
-          int64_t p = 0;                                                                           \
-          for (; p + SMALL_LANES <= k; p += SMALL_LANES)                                           \
-            for (int l = 0; l < SMALL_LANES; l++) lane[l] += ar[p + l] * bc[p + l];                \
-          for (int l = 0; p + l < k; l++) lane[l] += ar[p + l] * bc[p + l];                        \
-          for (int l = 0; l < SMALL_LANES; l++) sum += lane[l];                                    \
-          T *cp = (T *)c->p + i * c->rs + j * c->cs;                                               \
-          *cp = beta == 0 ? sum : bt * *cp + sum;                                                  \
-        }                                                                                          \
-      }                                                                                            \
-      return true;                                                                                 \
-    }                                                                                              \
-    return false;                                                                                  \
-  }
-SMALL_GEMM(f32, float)
-SMALL_GEMM(f64, double)
-
+CHUNK_TYPES(f32, float)
+CHUNK_TYPES(f64, double)
 #define CONV_LOOPS(S, T, BLI_GEMM_EX)                                                              \
-  static void im2col_##S(const geom *g, const void *xv, int64_t oh0, int64_t oh1, void *colv) {    \
-    const T *x = xv;                                                                               \
-    T *col = colv;                                                                                 \
+  static inline void copy_run_##S(T *restrict d, const T *restrict s, int64_t n) {                 \
+    enum { V = CHUNK / sizeof(T) };                                                                \
+    if (n > 4 * V) {                                                                               \
+      memcpy(d, s, sizeof(T) * (size_t)n);                                                         \
+    } else if (n >= V) { /* written out: gcc would make a loop a memmove call */                   \
+      MOVE(S, chunk, d, s);                                                                        \
+      if (n > 2 * V) MOVE(S, chunk, d + V, s + V);                                                 \
+      if (n > 3 * V) MOVE(S, chunk, d + 2 * V, s + 2 * V);                                         \
+      if (n > V) MOVE(S, chunk, d + n - V, s + n - V);                                             \
+    } else if (n >= V / 2) {                                                                       \
+      MOVE(S, half, d, s);                                                                         \
+      MOVE(S, half, d + n - V / 2, s + n - V / 2);                                                 \
+    } else {                                                                                       \
+      for (int64_t i = 0; i < n; i++) d[i] = s[i];                                                 \
+    }                                                                                              \
+  }                                                                                                \
+  static inline void add_run_##S(T *restrict d, const T *restrict s, int64_t n) {                  \
+    enum { V = CHUNK / sizeof(T) };                                                                \
+    int64_t i = 0;                                                                                 \
+    for (; i + V <= n; i += V)                                                                     \
+      for (int l = 0; l < V; l++) d[i + l] += s[i + l];                                            \
+    for (; i < n; i++) d[i] += s[i];                                                               \
+  }                                                                                                \
+  NB_HOT_LOOP static void im2col_##S(const geom *g, const void *xv, int64_t nb, int64_t oh0,       \
+                                     int64_t oh1, void *colv, int64_t ld) {                        \
     const int64_t OW = g->ow, SW = g->sw, ncols = (oh1 - oh0) * OW;                                \
     for (int64_t i = 0; i < g->kh; i++) {                                                          \
       int64_t hoff = i * g->dh - g->ph, hlo, hhi;                                                  \
@@ -152,30 +187,31 @@ SMALL_GEMM(f64, double)
       for (int64_t j = 0; j < g->kw; j++) {                                                        \
         int64_t off = j * g->dw - g->pw, lo, hi;                                                   \
         valid_span(off, SW, g->w, 0, OW, &lo, &hi);                                                \
-        for (int64_t c = 0; c < g->cg; c++) {                                                      \
-          T *restrict dst = col + ((c * g->kh + i) * g->kw + j) * ncols;                           \
-          const T *restrict img = x + c * g->hw;                                                   \
-          memset(dst, 0, sizeof(T) * (size_t)((hlo - oh0) * OW));                                  \
-          dst += (hlo - oh0) * OW;                                                                 \
-          for (int64_t oh = hlo; oh < hhi; oh++, dst += OW) {                                      \
-            const T *restrict row = img + (oh * g->sh + hoff) * g->w;                              \
-            for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;                                       \
-            if (SW == 1)                                                                           \
-              for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow + off];                        \
-            else                                                                                   \
-              for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * SW + off];                   \
-            for (int64_t ow = hi; ow < OW; ow++) dst[ow] = 0;                                      \
+        for (int64_t c = 0; c < g->cg; c++)                                                        \
+          for (int64_t s = 0; s < nb; s++) {                                                       \
+            T *restrict dst = (T *)colv + ((c * g->kh + i) * g->kw + j) * ld + s * ncols;          \
+            const T *restrict img = (const T *)xv + (s * g->c + c) * g->hw;                        \
+            if (hlo > oh0) memset(dst, 0, sizeof(T) * (size_t)((hlo - oh0) * OW));                 \
+            dst += (hlo - oh0) * OW;                                                               \
+            for (int64_t oh = hlo; oh < hhi; oh++, dst += OW) {                                    \
+              const T *restrict row = img + (oh * g->sh + hoff) * g->w;                            \
+              for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;                                     \
+              if (SW == 1)                                                                         \
+                copy_run_##S(dst + lo, row + lo + off, hi - lo);                                   \
+              else                                                                                 \
+                for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * SW + off];                 \
+              for (int64_t ow = hi; ow < OW; ow++) dst[ow] = 0;                                    \
+            }                                                                                      \
+            if (oh1 > hhi) memset(dst, 0, sizeof(T) * (size_t)((oh1 - hhi) * OW));                 \
           }                                                                                        \
-          memset(dst, 0, sizeof(T) * (size_t)((oh1 - hhi) * OW));                                  \
-        }                                                                                          \
       }                                                                                            \
     }                                                                                              \
   }                                                                                                \
-  static void col2im_##S(const geom *g, const void *colv, int64_t oh0, int64_t oh1, void *xv,      \
-                         int64_t c0, int64_t c1) {                                                 \
+  NB_HOT_LOOP static void col2im_##S(const geom *g, const void *colv, int64_t ld, int64_t oh0,     \
+                                     int64_t oh1, void *xv, int64_t c0, int64_t c1) {              \
     const T *col = colv;                                                                           \
     T *x = xv;                                                                                     \
-    const int64_t OW = g->ow, SW = g->sw, ncols = (oh1 - oh0) * OW;                                \
+    const int64_t OW = g->ow, SW = g->sw;                                                          \
     for (int64_t c = c0; c < c1; c++)                                                              \
       for (int64_t i = 0; i < g->kh; i++) {                                                        \
         int64_t hoff = i * g->dh - g->ph, hlo, hhi;                                                \
@@ -183,11 +219,11 @@ SMALL_GEMM(f64, double)
         for (int64_t j = 0; j < g->kw; j++) {                                                      \
           int64_t off = j * g->dw - g->pw, lo, hi;                                                 \
           valid_span(off, SW, g->w, 0, OW, &lo, &hi);                                              \
-          const T *restrict src = col + ((c * g->kh + i) * g->kw + j) * ncols + (hlo - oh0) * OW;  \
+          const T *restrict src = col + ((c * g->kh + i) * g->kw + j) * ld + (hlo - oh0) * OW;     \
           for (int64_t oh = hlo; oh < hhi; oh++, src += OW) {                                      \
             T *restrict row = x + c * g->hw + (oh * g->sh + hoff) * g->w;                          \
             if (SW == 1)                                                                           \
-              for (int64_t ow = lo; ow < hi; ow++) row[ow + off] += src[ow];                       \
+              add_run_##S(row + lo + off, src + lo, hi - lo);                                      \
             else                                                                                   \
               for (int64_t ow = lo; ow < hi; ow++) row[ow * SW + off] += src[ow];                  \
           }                                                                                        \
@@ -204,7 +240,6 @@ SMALL_GEMM(f64, double)
         }                                                                                          \
       return;                                                                                      \
     }                                                                                              \
-    if (small_gemm_##S(a, b, c, beta)) return;                                                     \
     int64_t rsa = a->rs, csa = a->cs, rsb = b->rs, csb = b->cs, rsc = c->rs, csc = c->cs;          \
     blis_strides(a->rows, a->cols, &rsa, &csa);                                                    \
     blis_strides(b->rows, b->cols, &rsb, &csb);                                                    \
@@ -231,23 +266,50 @@ SMALL_GEMM(f64, double)
     T *dst = dstv;                                                                                 \
     const T *src = srcv;                                                                           \
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];                                              \
+  }                                                                                                \
+  NB_HOT_LOOP static void transpose_##S(void *dstv, int64_t dld, const void *srcv, int64_t sld,    \
+                                        int64_t nrows, int64_t ncols) {                            \
+    enum { B = 8 }; /* rows at a time: each write is a run of B */                                 \
+    T *restrict dst = dstv;                                                                        \
+    const T *restrict src = srcv;                                                                  \
+    int64_t i = 0;                                                                                 \
+    for (; i + B <= nrows; i += B)                                                                 \
+      for (int64_t j = 0; j < ncols; j++)                                                          \
+        for (int r = 0; r < B; r++) dst[j * dld + i + r] = src[(i + r) * sld + j];                 \
+    for (; i < nrows; i++)                                                                         \
+      for (int64_t j = 0; j < ncols; j++) dst[j * dld + i] = src[i * sld + j];                     \
+  }                                                                                                \
+  NB_HOT_LOOP static void copy_rows_##S(void *dstv, int64_t dld, const void *srcv, int64_t sld,    \
+                                        int64_t nrows, int64_t len) {                              \
+    for (int64_t r = 0; r < nrows; r++) {                                                          \
+      T *restrict dst = (T *)dstv + r * dld;                                                       \
+      const T *restrict src = (const T *)srcv + r * sld;                                           \
+      copy_run_##S(dst, src, len);                                                                 \
+    }                                                                                              \
   }
 
 CONV_LOOPS(f32, float, bli_sgemm_ex)
 CONV_LOOPS(f64, double, bli_dgemm_ex)
 
 typedef struct conv_loops {
-  void (*im2col)(const geom *g, const void *x, int64_t oh0, int64_t oh1, void *col);
-  void (*col2im)(const geom *g, const void *col, int64_t oh0, int64_t oh1, void *x, int64_t c0,
-                 int64_t c1);
+  void (*im2col)(const geom *g, const void *x, int64_t nb, int64_t oh0, int64_t oh1, void *col,
+                 int64_t ld);
+  void (*col2im)(const geom *g, const void *col, int64_t ld, int64_t oh0, int64_t oh1, void *x,
+                 int64_t c0, int64_t c1);
   void (*gemm)(const mat *a, const mat *b, const mat *c, double beta, int nt, bool pack);
   void (*fill)(void *dst, const void *bias, int64_t nch, int64_t len, int64_t stride);
   void (*accum)(void *dst, const void *src, int64_t n);
+  void (*copy_rows)(void *dst, int64_t dld, const void *src, int64_t sld, int64_t nrows,
+                    int64_t len);
+  void (*transpose)(void *dst, int64_t dld, const void *src, int64_t sld, int64_t nrows,
+                    int64_t ncols);
 } conv_loops;
 
 static const conv_loops loops[NB_DTYPE_COUNT] = {
-    [NB_DTYPE_FLOAT32] = {im2col_f32, col2im_f32, gemm_f32, fill_f32, accum_f32},
-    [NB_DTYPE_FLOAT64] = {im2col_f64, col2im_f64, gemm_f64, fill_f64, accum_f64},
+    [NB_DTYPE_FLOAT32] = {im2col_f32, col2im_f32, gemm_f32, fill_f32, accum_f32, copy_rows_f32,
+                          transpose_f32},
+    [NB_DTYPE_FLOAT64] = {im2col_f64, col2im_f64, gemm_f64, fill_f64, accum_f64, copy_rows_f64,
+                          transpose_f64},
 };
 
 /* ---- the three passes -------------------------------------------------------------- */
@@ -261,21 +323,23 @@ typedef struct pass {
   char *window;     /* [n, o, oh, ow] */
   char *weight;     /* [o, cg, kh, kw] */
   const char *bias; /* [o] (forward) or [c] (adjoint), or NULL */
-  char *cols;       /* a column buffer per thread */
+  char *bufs;       /* per thread: a column buffer, then a window buffer */
   int64_t colsize;  /* elements of one column buffer */
+  int64_t bufsize;  /* elements of one thread's buffers */
   char *partials;   /* the weight gradient's partial sums but the first */
+  bool wpack;       /* the weight gradient's GEMMs pack their operands */
 } pass;
 
 static char *at(const pass *p, const char *base, int64_t elems) {
   return base ? (char *)base + (size_t)elems * p->es : NULL;
 }
 
-/* Work item i of a pass, with column buffer col, on nt BLIS threads. */
-typedef void (*item_fn)(const pass *p, int64_t i, char *col, int nt);
+/* Work item i of a pass, with one thread's buffers buf, on nt BLIS threads. */
+typedef void (*item_fn)(const pass *p, int64_t i, char *buf, int nt);
 
-/* Run items [0, count): several at once with 1-thread BLIS and a column
- * buffer each, or (too few items) one at a time on threaded BLIS. Items
- * write disjoint outputs, so the split never changes results. */
+/* Run items [0, count): several at once with 1-thread BLIS and buffers each,
+ * or (too few items) one at a time on threaded BLIS. Items write disjoint
+ * outputs, so the split never changes results. */
 static void for_items(const pass *p, int64_t count, item_fn fn) {
   const geom *g = p->g;
   double work = (double)g->n * (double)g->o * (double)g->l * (double)g->k;
@@ -284,106 +348,157 @@ static void for_items(const pass *p, int64_t count, item_fn fn) {
   if (outer > 1) {
 #pragma omp parallel num_threads(outer)
     {
-      char *col = at(p, p->cols, omp_get_thread_num() * p->colsize);
+      char *buf = at(p, p->bufs, omp_get_thread_num() * p->bufsize);
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < count; i++) fn(p, i, col, 1);
+      for (int64_t i = 0; i < count; i++) fn(p, i, buf, 1);
     }
   } else {
-    for (int64_t i = 0; i < count; i++) fn(p, i, p->cols, maxt);
+    for (int64_t i = 0; i < count; i++) fn(p, i, p->bufs, maxt);
   }
 }
 
-/* The column matrix [cg * kh * kw, ncols] of unit u, group grp: the image
- * itself when direct, else im2col into col. */
-static mat columns(const pass *p, const unit *u, int64_t grp, char *col) {
+/* The column matrix [cg * kh * kw, width] of unit u, group grp: the image
+ * itself when direct, else im2col of each sample into its columns of buf. */
+static mat columns(const pass *p, const unit *u, int64_t grp, char *buf) {
   const geom *g = p->g;
   char *img = at(p, p->image, (u->n * g->c + grp * g->cg) * g->hw);
   if (g->direct) return (mat){at(p, img, u->oh0 * g->ow), g->k, u->ncols, g->hw, 1};
-  p->L->im2col(g, img, u->oh0, u->oh1, col);
-  return (mat){col, g->k, u->ncols, u->ncols, 1};
+  p->L->im2col(g, img, u->nb, u->oh0, u->oh1, buf, u->width);
+  return (mat){buf, g->k, u->width, u->width, 1};
 }
 
-/* Window rows [og, ncols] of unit u, group grp. */
-static mat window_rows(const pass *p, const unit *u, int64_t grp) {
+/* Window rows [og, width] of unit u, group grp: in place for one sample,
+ * else the window buffer of buf (load: gathered from the window tensor). */
+static mat window_rows(const pass *p, const unit *u, int64_t grp, char *buf, bool load) {
   const geom *g = p->g;
-  return (mat){at(p, p->window, (u->n * g->o + grp * g->og) * g->l + u->oh0 * g->ow), g->og,
-               u->ncols, g->l, 1};
+  char *win = at(p, p->window, (u->n * g->o + grp * g->og) * g->l + u->oh0 * g->ow);
+  if (u->nb == 1) return (mat){win, g->og, u->ncols, g->l, 1};
+  char *wb = at(p, buf, p->colsize);
+  if (load)
+    for (int64_t s = 0; s < u->nb; s++)
+      p->L->copy_rows(at(p, wb, s * u->ncols), u->width, at(p, win, s * g->o * g->l), g->l, g->og,
+                      u->ncols);
+  return (mat){wb, g->og, u->width, u->width, 1};
+}
+
+/* Scatter a window buffer from window_rows back to the window tensor. */
+static void store_window(const pass *p, const unit *u, int64_t grp, const mat *m) {
+  const geom *g = p->g;
+  if (u->nb == 1) return;
+  char *win = at(p, p->window, (u->n * g->o + grp * g->og) * g->l);
+  for (int64_t s = 0; s < u->nb; s++)
+    p->L->copy_rows(at(p, win, s * g->o * g->l), g->l, at(p, m->p, s * u->ncols), u->width, g->og,
+                    u->ncols);
 }
 
 /* forward, unit i: window rows = W_g @ columns (+ bias, preloaded: beta 1). */
-static void forward_unit(const pass *p, int64_t i, char *col, int nt) {
+static void forward_unit(const pass *p, int64_t i, char *buf, int nt) {
   const geom *g = p->g;
   unit u = unit_of(g, i);
   for (int64_t grp = 0; grp < g->groups; grp++) {
-    mat c = window_rows(p, &u, grp);
-    if (p->bias) p->L->fill(c.p, at(p, p->bias, grp * g->og), g->og, u.ncols, g->l);
-    mat b = columns(p, &u, grp, col);
+    mat c = window_rows(p, &u, grp, buf, false);
+    if (p->bias) p->L->fill(c.p, at(p, p->bias, grp * g->og), g->og, c.cols, c.rs);
+    mat b = columns(p, &u, grp, buf);
     mat a = {at(p, p->weight, grp * g->og * g->k), g->og, g->k, g->k, 1};
     p->L->gemm(&a, &b, &c, p->bias ? 1.0 : 0.0, nt, false);
+    store_window(p, &u, grp, &c);
   }
 }
 
-/* adjoint, sample n: image = col2im(W_g^T @ window) (+ bias). A sample's
- * units overlap in the image, so they run in order. */
-static void adjoint_sample(const pass *p, int64_t n, char *col, int nt) {
+/* adjoint, item i: image = col2im(W_g^T @ window) (+ bias) for one unit of
+ * whole samples, or for all row blocks of sample i: those overlap in the
+ * image, so they run in order. */
+static void adjoint_item(const pass *p, int64_t i, char *buf, int nt) {
   const geom *g = p->g;
-  p->L->fill(at(p, p->image, n * g->c * g->hw), p->bias, g->c, g->hw, g->hw);
-  for (int64_t blk = 0; blk < g->nblk; blk++) {
-    unit u = unit_of(g, n * g->nblk + blk);
+  int64_t u0 = g->by_samples ? i : i * g->nblk, u1 = g->by_samples ? i + 1 : u0 + g->nblk;
+  unit first = unit_of(g, u0);
+  for (int64_t s = 0; s < first.nb; s++)
+    p->L->fill(at(p, p->image, (first.n + s) * g->c * g->hw), p->bias, g->c, g->hw, g->hw);
+  for (int64_t ui = u0; ui < u1; ui++) {
+    unit u = unit_of(g, ui);
     for (int64_t grp = 0; grp < g->groups; grp++) {
-      mat b = window_rows(p, &u, grp);
+      mat b = window_rows(p, &u, grp, buf, true);
       mat a = {at(p, p->weight, grp * g->og * g->k), g->k, g->og, 1, g->k}; /* W_g^T */
-      char *img = at(p, p->image, (n * g->c + grp * g->cg) * g->hw);
+      char *img = at(p, p->image, (u.n * g->c + grp * g->cg) * g->hw);
       if (g->direct) { /* the image rows are the column matrix: accumulate */
         mat c = {at(p, img, u.oh0 * g->ow), g->k, u.ncols, g->hw, 1};
         p->L->gemm(&a, &b, &c, 1.0, nt, false);
         continue;
       }
-      mat c = {col, g->k, u.ncols, u.ncols, 1};
+      mat c = {buf, g->k, u.width, u.width, 1};
       p->L->gemm(&a, &b, &c, 0.0, nt, false);
       /* channels are independent: split them when BLIS had the threads */
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-      for (int64_t ch = 0; ch < g->cg; ch++) p->L->col2im(g, col, u.oh0, u.oh1, img, ch, ch + 1);
+      for (int64_t ch = 0; ch < g->cg; ch++)
+        for (int64_t s = 0; s < u.nb; s++)
+          p->L->col2im(g, at(p, buf, s * u.ncols), u.width, u.oh0, u.oh1,
+                       at(p, img, s * g->c * g->hw), ch, ch + 1);
     }
   }
 }
 
 /* The weight gradient's chunks: how many partial sums (sizes only). */
 static int64_t wg_chunks(const geom *g) {
-  int64_t units = g->n * g->nblk, wsize = g->o * g->k;
+  int64_t wsize = g->o * g->k;
   int64_t by_mem = wsize > 0 ? WG_PARTIAL_BUDGET / wsize : WG_MAX_CHUNKS;
-  int64_t n = units < WG_MAX_CHUNKS ? units : WG_MAX_CHUNKS;
+  int64_t n = g->units < WG_MAX_CHUNKS ? g->units : WG_MAX_CHUNKS;
   if (n > by_mem) n = by_mem;
   return n < 1 ? 1 : n;
 }
 
 /* weight gradient, chunk ch of wg_chunks: the sum over its units of window @
- * columns^T, into the result (chunk 0, p->weight) or its partial. The GEMMs
- * pack both operands: BLIS's unpacked kernels for this layout (both operands
- * contiguous along k) round differently with the thread count. */
-static void weight_chunk(const pass *p, int64_t ch, char *col, int nt) {
+ * columns^T, into the result (chunk 0, p->weight) or its partial. Blocks of
+ * samples compute the transpose, columns @ window^T, from window rows
+ * gathered transposed ([width, og]: BLIS packs it along its rows, and this
+ * layout ran ~15% faster), summed in the thread's buffer and transposed into
+ * place at the end. */
+static void weight_chunk(const pass *p, int64_t ch, char *buf, int nt) {
   const geom *g = p->g;
-  int64_t units = g->n * g->nblk, nch = wg_chunks(g), wsize = g->o * g->k;
+  int64_t nch = wg_chunks(g), wsize = g->o * g->k;
   char *dst = ch == 0 ? p->weight : at(p, p->partials, (ch - 1) * wsize);
-  int64_t u0 = units * ch / nch, u1 = units * (ch + 1) / nch;
+  int64_t u0 = g->units * ch / nch, u1 = g->units * (ch + 1) / nch;
   if (u0 == u1) p->L->fill(dst, NULL, 1, wsize, 0);
+  char *wt = at(p, buf, p->colsize), *sum = at(p, wt, g->og * g->width);
   for (int64_t ui = u0; ui < u1; ui++) {
     unit u = unit_of(g, ui);
     for (int64_t grp = 0; grp < g->groups; grp++) {
-      mat a = window_rows(p, &u, grp);
-      mat cols = columns(p, &u, grp, col);
+      mat cols = columns(p, &u, grp, buf);
+      double beta = ui == u0 ? 0.0 : 1.0;
+      if (g->by_samples) {
+        char *win = at(p, p->window, (u.n * g->o + grp * g->og) * g->l);
+        for (int64_t s = 0; s < u.nb; s++)
+          p->L->transpose(at(p, wt, s * u.ncols * g->og), g->og, at(p, win, s * g->o * g->l), g->l,
+                          g->og, u.ncols);
+        mat b = {wt, u.width, g->og, g->og, 1};
+        mat c = {at(p, sum, grp * g->k * g->og), g->k, g->og, g->og, 1};
+        p->L->gemm(&cols, &b, &c, beta, nt, p->wpack);
+        continue;
+      }
+      mat a = window_rows(p, &u, grp, buf, true);
       mat b = {cols.p, cols.cols, cols.rows, cols.cs, cols.rs}; /* columns^T */
       mat c = {at(p, dst, grp * g->og * g->k), g->og, g->k, g->k, 1};
-      p->L->gemm(&a, &b, &c, ui == u0 ? 0.0 : 1.0, nt, true);
+      p->L->gemm(&a, &b, &c, beta, nt, p->wpack);
     }
   }
+  if (g->by_samples && u0 < u1)
+    for (int64_t grp = 0; grp < g->groups; grp++)
+      p->L->transpose(at(p, dst, grp * g->og * g->k), g->k, at(p, sum, grp * g->k * g->og), g->og,
+                      g->k, g->og);
 }
 
-/* The three passes. The weight gradient's partials are added in chunk order. */
-static void run_forward(const pass *p) { for_items(p, p->g->n * p->g->nblk, forward_unit); }
-static void run_adjoint(const pass *p) { for_items(p, p->g->n, adjoint_sample); }
-static void run_weight(const pass *p) {
+/* The three passes. The weight gradient's partials are added in chunk order.
+ * A single chunk may run on threaded BLIS, whose unpacked kernels for the
+ * weight gradient's layout (both operands contiguous along k) round
+ * differently with the thread count: it packs both operands. Several chunks
+ * always run on 1-thread BLIS, where the unpacked kernels are faster for
+ * thin results (a first layer's cg * kh * kw of 9, say). */
+static void run_forward(const pass *p) { for_items(p, p->g->units, forward_unit); }
+static void run_adjoint(const pass *p) {
+  for_items(p, p->g->by_samples ? p->g->units : p->g->n, adjoint_item);
+}
+static void run_weight(pass *p) {
   int64_t nch = wg_chunks(p->g), wsize = p->g->o * p->g->k;
+  p->wpack = nch == 1;
   for_items(p, nch, weight_chunk);
   for (int64_t ch = 1; ch < nch; ch++)
     p->L->accum(p->weight, at(p, p->partials, (ch - 1) * wsize), wsize);
@@ -610,13 +725,29 @@ static nb_status setup(const char *op, conv_kind kind, const conv_args *ar, nb_t
       __builtin_mul_overflow(g->oh, g->ow, &g->l) || __builtin_mul_overflow(g->h, g->w, &g->hw))
     return nb__fail(NB_ERR_MEMORY, "%s: sizes overflow (input %s)", op, nb__shp(a));
   g->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
-  int64_t per_row;
-  if (__builtin_mul_overflow(g->k, g->ow, &per_row))
+  /* the units: blocks of whole samples when one sample's columns and window
+   * rows fit BLOCK_BUDGET, else blocks of one sample's window rows */
+  int64_t per_row, per_sample;
+  if (__builtin_mul_overflow(g->k, g->ow, &per_row) ||
+      __builtin_mul_overflow(g->k + g->og, g->l, &per_sample))
     return nb__fail(NB_ERR_MEMORY, "%s: column buffer size overflows (input %s)", op, nb__shp(a));
-  g->rows = g->direct || per_row == 0 ? g->oh : COL_BUDGET / per_row;
-  if (g->rows < 1) g->rows = 1;
-  if (g->rows > g->oh) g->rows = g->oh;
-  g->nblk = (g->oh + g->rows - 1) / g->rows;
+  g->rows = g->oh, g->nblk = 1, g->units = g->n, g->by_samples = false;
+  if (!g->direct && per_row > 0 && g->l < BLOCK_MAX_L && per_sample <= BLOCK_BUDGET) {
+    int64_t most = BLOCK_BUDGET / per_sample; /* samples per unit */
+    g->units = (g->n + most - 1) / most;
+    if (g->units < MIN_UNITS) g->units = MIN_UNITS;
+    g->units = (g->units + 3) / 4 * 4;
+    if (g->units > g->n) g->units = g->n;
+    g->by_samples = true;
+  } else if (!g->direct && per_row > 0) {
+    g->rows = BLOCK_BUDGET / per_row;
+    if (g->rows < 1) g->rows = 1;
+    if (g->rows > g->oh) g->rows = g->oh;
+    g->nblk = (g->oh + g->rows - 1) / g->rows;
+    g->units = g->n * g->nblk;
+  }
+  g->width = g->by_samples ? (g->units > 0 ? (g->n + g->units - 1) / g->units : 0) * g->l
+                           : g->rows * g->ow;
   /* the result's shape */
   int nd = 0;
   if (kind == CONV_WEIGHT) {
@@ -642,11 +773,17 @@ static nb_tensor *conv_run(const char *op, conv_kind kind, const conv_args *ar, 
   if (setup(op, kind, ar, a, b, bias, &g, &ndim, shape) != NB_OK) return NULL;
   nb_tensor *out = nb__new(op, a->dtype, ndim, shape);
   if (!out || out->numel == 0) return out;
-  /* scratch: the weight gradient's partials, then a column buffer per thread */
-  int64_t colsize = g.direct ? 0 : g.k * g.rows * g.ow;
+  /* scratch: the weight gradient's partials, then per thread a column buffer
+   * and (units of several samples) a window buffer */
+  int64_t colsize = g.direct ? 0 : g.k * g.width;
+  int64_t bufsize = colsize;
+  if (kind == CONV_WEIGHT && g.by_samples)
+    bufsize += g.og * g.width + g.o * g.k; /* transposed window rows, the chunk's sum */
+  else if (g.by_samples && g.width > g.l)
+    bufsize += g.og * g.width;
   int64_t nthreads = omp_get_max_threads(), extra = 0, scratch_n;
   if (kind == CONV_WEIGHT) extra = (wg_chunks(&g) - 1) * g.o * g.k;
-  if (__builtin_mul_overflow(colsize, nthreads, &scratch_n) ||
+  if (__builtin_mul_overflow(bufsize, nthreads, &scratch_n) ||
       __builtin_add_overflow(scratch_n, extra, &scratch_n)) {
     nb_free(out);
     return nb__fail_null(NB_ERR_MEMORY, "%s: scratch size overflows (input %s)", op, nb__shp(a));
@@ -666,8 +803,9 @@ static nb_tensor *conv_run(const char *op, conv_kind kind, const conv_args *ar, 
               .es = nb_dtype_size(a->dtype),
               .bias = cbias ? nb_data(cbias) : NULL,
               .partials = sp,
-              .colsize = colsize};
-    p.cols = at(&p, sp, extra);
+              .colsize = colsize,
+              .bufsize = bufsize};
+    p.bufs = at(&p, sp, extra);
     if (kind == CONV_FORWARD) {
       p.image = nb_data(ca), p.weight = nb_data(cb), p.window = nb_data(out);
       run_forward(&p);

@@ -702,19 +702,23 @@ MAX_PLANE(double)
  * (vectorizable: the best value and its tap's offset in the plane per
  * column). S: the width stride. */
 #define MAX_FULL_BLOCK(T, S)                                                                       \
-  for (int64_t i = 0; i < kh; i++) {                                                               \
-    const T *row = x + (h0 + i * dh) * sh + ow0 * (S);                                             \
-    for (int64_t j = 0; j < kw; j++) {                                                             \
-      const T *restrict src = row + j * dw;                                                        \
-      const int32_t off = (int32_t)(i * dh * W + j * dw);                                          \
-      for (int64_t t = 0; t < n; t++) {                                                            \
-        const T v = src[t * (S)];                                                                  \
-        const bool take = v > best[t] || v != v;                                                   \
-        best[t] = take ? v : best[t];                                                              \
-        tap[t] = take ? off : tap[t];                                                              \
+  {                                                                                                \
+    for (int64_t t = 0; t < n; t++) best[t] = (T)-INFINITY, tap[t] = 0;                            \
+    for (int64_t i = 0; i < kh; i++) {                                                             \
+      const T *row = x + (h0 + i * dh) * sh + ow0 * (S);                                           \
+      for (int64_t j = 0; j < kw; j++) {                                                           \
+        const T *restrict src = row + j * dw;                                                      \
+        const int32_t off = (int32_t)(i * dh * W + j * dw);                                        \
+        for (int64_t t = 0; t < n; t++) {                                                          \
+          const T v = src[t * (S)];                                                                \
+          const bool take = v > best[t] || v != v;                                                 \
+          best[t] = take ? v : best[t];                                                            \
+          tap[t] = take ? off : tap[t];                                                            \
+        }                                                                                          \
       }                                                                                            \
     }                                                                                              \
   }
+
 /* The same for a K x K undilated window and width stride S fixed at compile
  * time: the taps unroll, so the loop over the block's columns vectorizes as
  * one. */
@@ -738,8 +742,45 @@ MAX_PLANE(double)
     }                                                                                              \
     continue;                                                                                      \
   }
+/* The full-window loop is compute-bound: NB_HOT_LOOP also builds an AVX2 clone. */
+/* The 2x2 stride-2 window (the usual pooling layer) over a whole output row
+ * of n: outputs [t0, t1) by a loop the compiler vectorizes; a row whose length
+ * is not a multiple of 8 (4) ends with one more group shifted back to end at
+ * the row's end (recomputing a few outputs, same values), so short rows (13,
+ * 5) run as vectors instead of a scalar remainder. The first tap needs no
+ * test: it wins against -inf unless it is -inf itself, with the same
+ * result. */
+#define MAX22_SPAN(T, t0, t1)                                                                      \
+  for (int64_t t = (t0); t < (t1); t++) {                                                          \
+    const T a = r0[2 * t], b = r0[2 * t + 1], c = r1[2 * t], d = r1[2 * t + 1];                    \
+    T m = a;                                                                                       \
+    int32_t at = 0;                                                                                \
+    bool take = b > m || b != b;                                                                   \
+    m = take ? b : m, at = take ? 1 : at;                                                          \
+    take = c > m || c != c;                                                                        \
+    m = take ? c : m, at = take ? w1 : at;                                                         \
+    take = d > m || d != d;                                                                        \
+    m = take ? d : m, at = take ? w1 + 1 : at;                                                     \
+    o[t] = m;                                                                                      \
+    ix[t] = base + 2 * t + at;                                                                     \
+  }
+#define MAX22_ROW(T)                                                                               \
+  {                                                                                                \
+    const int64_t n = osz[1], base = h0 * W;                                                       \
+    const int32_t w1 = (int32_t)W;                                                                 \
+    const T *restrict r0 = x + h0 * sh, *restrict r1 = r0 + sh;                                    \
+    T *restrict o = out + oh * n;                                                                  \
+    int64_t *restrict ix = idx + oh * n;                                                           \
+    const int64_t g = n >= 8 ? 8 : 4, whole = n / g * g;                                           \
+    MAX22_SPAN(T, 0, whole)                                                                        \
+    if (whole < n) {                                                                               \
+      int64_t t0 = n >= g ? n - g : whole;                                                         \
+      MAX22_SPAN(T, t0, n)                                                                         \
+    }                                                                                              \
+    continue;                                                                                      \
+  }
 #define MAX_PLANE_FULL(T)                                                                          \
-  static void max_plane_full_##T(                                                                  \
+  NB_HOT_LOOP static void max_plane_full_##T(                                                      \
       const planes *p, const char *xp, T *out, int64_t *idx, const taps_table tab[2],              \
       const int64_t kern[2], const int64_t str[2], const int64_t dil[2], const int64_t osz[2]) {   \
     const T *x = (const T *)xp;                                                                    \
@@ -749,12 +790,10 @@ MAX_PLANE(double)
     int32_t tap[MAX_ROW_BLOCK];                                                                    \
     for (int64_t oh = 0; oh < osz[0]; oh++) {                                                      \
       const int64_t h0 = tab[0].first[oh];                                                         \
+      if (s == 2 && kh == 2 && kw == 2 && dh == 1 && dw == 1 && p->sw == 1) MAX22_ROW(T)           \
       for (int64_t ow0 = 0; ow0 < osz[1]; ow0 += MAX_ROW_BLOCK) {                                  \
         const int64_t n = osz[1] - ow0 < MAX_ROW_BLOCK ? osz[1] - ow0 : MAX_ROW_BLOCK;             \
-        for (int64_t t = 0; t < n; t++) best[t] = (T)-INFINITY, tap[t] = 0;                        \
-        if (s == 2 && kh == 2 && kw == 2 && dh == 1 && dw == 1)                                    \
-          MAX_FULL_ROW(T, 2, 2)                                                                    \
-        else if (s == 2 && kh == 3 && kw == 3 && dh == 1 && dw == 1)                               \
+        if (s == 2 && kh == 3 && kw == 3 && dh == 1 && dw == 1)                                    \
           MAX_FULL_ROW(T, 3, 2)                                                                    \
         else if (s == 2)                                                                           \
           MAX_FULL_BLOCK(T, 2)                                                                     \
@@ -827,15 +866,23 @@ nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **
   return out;
 }
 
-/* gx[idx[k]] += g[k] over one plane (gx zeroed first). */
+/* gx[idx[k]] += g[k] over one plane (gx zeroed first); false when an index
+ * is outside the plane (skipped). */
 #define MAX_BACK_PLANE(T)                                                                          \
-  static void max_back_plane_##T(const planes *g, const char *gp, const int64_t *idx, T *gx,       \
+  static bool max_back_plane_##T(const planes *g, const char *gp, const int64_t *idx, T *gx,       \
                                  int64_t plane_in) {                                               \
     const T *gv = (const T *)gp;                                                                   \
+    bool ok = true;                                                                                \
     memset(gx, 0, sizeof(T) * (size_t)plane_in);                                                   \
     for (int64_t oh = 0; oh < g->h; oh++)                                                          \
-      for (int64_t ow = 0; ow < g->w; ow++)                                                        \
-        gx[idx[oh * g->w + ow]] += gv[oh * g->sh + ow * g->sw];                                    \
+      for (int64_t ow = 0; ow < g->w; ow++) {                                                      \
+        const int64_t k = idx[oh * g->w + ow];                                                     \
+        if (k >= 0 && k < plane_in)                                                                \
+          gx[k] += gv[oh * g->sh + ow * g->sw];                                                    \
+        else                                                                                       \
+          ok = false;                                                                              \
+      }                                                                                            \
+    return ok;                                                                                     \
   }
 MAX_BACK_PLANE(float)
 MAX_BACK_PLANE(double)
@@ -857,14 +904,6 @@ nb_tensor *nbk_max_pool2d_backward(nb_tensor *grad, nb_tensor *indices, int64_t 
   if (!ic) return NULL;
   const int64_t *ix = nb_data(ic);
   int64_t plane_in = in_h * in_w;
-  for (int64_t k = 0; k < ic->numel; k++) {
-    if (ix[k] < 0 || ix[k] >= plane_in) {
-      nb_free(ic);
-      return nb__fail_null(NB_ERR_INDEX,
-                           "%s: index %lld at %lld is out of range for a %lldx%lld plane", op,
-                           (long long)ix[k], (long long)k, (long long)in_h, (long long)in_w);
-    }
-  }
   nb_tensor *gx = new_like_planes(op, grad, in_h, in_w);
   if (!gx) {
     nb_free(ic);
@@ -873,17 +912,31 @@ nb_tensor *nbk_max_pool2d_backward(nb_tensor *grad, nb_tensor *indices, int64_t 
   planes g = planes_of(grad);
   int64_t plane_out = g.h * g.w;
   int nt = threads_for_planes(g.count * (plane_out + plane_in), g.count);
-  bool f32 = grad->dtype == NB_DTYPE_FLOAT32;
+  bool f32 = grad->dtype == NB_DTYPE_FLOAT32, ok = true;
   char *o = nb_data(gx);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(&& : ok)
   for (int64_t i = 0; i < g.count; i++) {
     if (f32)
-      max_back_plane_float(&g, plane_ptr(&g, i), ix + i * plane_out, (float *)o + i * plane_in,
-                           plane_in);
+      ok = max_back_plane_float(&g, plane_ptr(&g, i), ix + i * plane_out, (float *)o + i * plane_in,
+                                plane_in) &&
+           ok;
     else
-      max_back_plane_double(&g, plane_ptr(&g, i), ix + i * plane_out, (double *)o + i * plane_in,
-                            plane_in);
+      ok = max_back_plane_double(&g, plane_ptr(&g, i), ix + i * plane_out,
+                                 (double *)o + i * plane_in, plane_in) &&
+           ok;
+  }
+  /* the planes skipped bad indices: name the first one */
+  for (int64_t k = 0; !ok && k < ic->numel; k++) {
+    if (ix[k] < 0 || ix[k] >= plane_in) {
+      nb__fail(NB_ERR_INDEX, "%s: index %lld at %lld is out of range for a %lldx%lld plane", op,
+               (long long)ix[k], (long long)k, (long long)in_h, (long long)in_w);
+      break;
+    }
   }
   nb_free(ic);
+  if (!ok) {
+    nb_free(gx);
+    return NULL;
+  }
   return gx;
 }

@@ -167,6 +167,59 @@ Test(conv, blocked_columns_vs_direct_loop_and_adjoints) {
   nb_scope_end();
 }
 
+/* ---- blocks of samples ---------------------------------------------------------- */
+
+/* Narrow windows run as blocks of samples (gathered and scattered window
+ * rows, one column matrix per block); one sample alone runs in place. The
+ * batch must match the samples one at a time: conv and conv_transpose sample
+ * by sample, the weight gradient as the sum of the samples' gradients. */
+static void check_blocks(int sd, int64_t n, int64_t c, int64_t o, int64_t groups, int64_t stride,
+                         int64_t pad, int64_t dil) {
+  nb_manual_seed(5);
+  int64_t in = 9, k = 3, out = (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+  int64_t xs[4] = {n, c, sd == 2 ? in : 1, in}, ws[4] = {o, c / groups, sd == 2 ? k : 1, k};
+  int64_t gs[4] = {n, o, sd == 2 ? out : 1, out};
+  nb_tensor *x = nb_randn(NB_DTYPE_FLOAT64, 4, xs, NULL);
+  nb_tensor *w = nb_randn(NB_DTYPE_FLOAT64, 4, ws, NULL);
+  nb_tensor *b = nb_randn(NB_DTYPE_FLOAT64, NB_SHAPE(o), NULL);
+  nb_tensor *wt = nb_randn(NB_DTYPE_FLOAT64, NB_SHAPE(o, c / groups, ws[2], k), NULL);
+  nb_tensor *g = nb_randn(NB_DTYPE_FLOAT64, 4, gs, NULL);
+  nb_conv2d_opts op = {.stride = {sd == 2 ? stride : 1, stride},
+                       .padding = {sd == 2 ? pad : 0, pad},
+                       .dilation = {sd == 2 ? dil : 1, dil},
+                       .groups = groups};
+  nb_conv_transpose2d_opts tp = {.stride = {op.stride[0], op.stride[1]},
+                                 .padding = {op.padding[0], op.padding[1]},
+                                 .dilation = {op.dilation[0], op.dilation[1]},
+                                 .groups = groups};
+  nb_tensor *y = nbk_conv2d(x, w, b, &op);
+  nb_tensor *xt = nbk_conv_transpose2d(g, wt, NULL, &tp);
+  nb_tensor *gw = nbk_conv2d_weight_grad(x, g, ws[2], k, &op);
+  cr_assert(y && xt && gw, "%s", nb_errmsg());
+  cr_assert_eq(nb_shape(xt)[2], xs[2], "conv_transpose2d gives the image back");
+  nb_tensor *gsum = nb_zeros_like(gw, NB_DTYPE_FLOAT64);
+  for (int64_t i = 0; i < n; i++) {
+    nb_tensor *xi = nbk_contiguous(nbk_narrow(x, 0, i, 1));
+    nb_tensor *gi = nbk_contiguous(nbk_narrow(g, 0, i, 1));
+    nbt_assert_close(nbk_narrow(y, 0, i, 1), nbk_conv2d(xi, w, b, &op), 1e-12, 1e-12,
+                     "conv2d sample");
+    nbt_assert_close(nbk_narrow(xt, 0, i, 1), nbk_conv_transpose2d(gi, wt, NULL, &tp), 1e-12, 1e-12,
+                     "conv_transpose2d sample");
+    nb_add_(gsum, nbk_conv2d_weight_grad(xi, gi, ws[2], k, &op));
+  }
+  nbt_assert_close(gw, gsum, 1e-11, 1e-11, "weight gradient = sum over samples");
+}
+
+Test(conv, sample_blocks_match_samples) {
+  nb_scope_begin();
+  check_blocks(2, 37, 6, 8, 1, 1, 0, 1);    /* uneven blocks */
+  check_blocks(2, 21, 6, 4, 2, 2, 1, 1);    /* groups, stride, padding */
+  check_blocks(2, 16, 4, 6, 2, 1, 2, 2);    /* dilation */
+  check_blocks(1, 19, 4, 6, 1, 2, 1, 1);    /* 1-D */
+  check_blocks(2, 300, 32, 32, 1, 1, 0, 1); /* 12 blocks: weight chunks of two */
+  nb_scope_end();
+}
+
 /* ---- thread determinism ------------------------------------------------------- */
 
 static void same_bits(nb_tensor *a, nb_tensor *b, const char *what) {
@@ -200,8 +253,9 @@ static void check_threads(int64_t n, int64_t c, int64_t hw, int64_t o) {
 
 Test(conv, identical_with_1_and_2_threads) {
   nb_scope_begin();
-  check_threads(8, 16, 20, 32); /* samples split across threads */
-  check_threads(1, 64, 40, 64); /* one sample: threaded BLIS, channels split */
+  check_threads(8, 16, 20, 32);  /* samples split across threads */
+  check_threads(1, 64, 40, 64);  /* one sample: threaded BLIS, channels split */
+  check_threads(64, 32, 11, 64); /* narrow windows: blocks of 8 samples */
   nb_scope_end();
 }
 

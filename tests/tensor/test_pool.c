@@ -7,6 +7,7 @@
  * error paths.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support/nbtest.h"
@@ -98,6 +99,46 @@ Test(pool, known_values) {
   nb_tensor *g = nbk_adaptive_avg_pool2d(x, 1, 1);
   nbt_assert_shape(g, NB_SHAPE(1, 1, 1, 1), "global");
   nbt_assert_values(g, ((double[]){7.5}), 1, 1e-7, 0, "global mean");
+  nb_scope_end();
+}
+
+/* The 2x2 stride-2 loop (whole rows in vector groups, the last one shifted
+ * back) against the general loop, which a view with non-unit width stride
+ * takes: same maxima and indices with ties, NaN and -inf everywhere, for row
+ * lengths that are multiples of 8, longer, between 4 and 8, and below 4. */
+static void check_max22(int dtype, int64_t h, int64_t w) {
+  int64_t n = 2 * 3 * h * w;
+  double *v = malloc(sizeof(double) * (size_t)n);
+  const double pick[5] = {-INFINITY, 0, 1, 1, NAN};
+  uint64_t r = 88172645463325252ull;
+  for (int64_t i = 0; i < n; i++) {
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    v[i] = pick[r % 5];
+  }
+  nb_tensor *x64 = nb_from_data(NB_DTYPE_FLOAT64, v, 4, (int64_t[]){2, 3, h, w});
+  free(v);
+  nb_tensor *x = nbk_to(x64, (nb_dtype)dtype);
+  nb_tensor *strided = nbk_transpose(nbk_contiguous(nbk_transpose(x, 2, 3)), 2, 3);
+  nb_pool2d_opts k2 = {.kernel = {2, 2}};
+  nb_tensor *i1 = NULL, *i2 = NULL;
+  nb_tensor *m1 = nbk_max_pool2d(x, &k2, &i1), *m2 = nbk_max_pool2d(strided, &k2, &i2);
+  cr_assert(m1 && m2, "%s", nb_errmsg());
+  size_t es = dtype == NB_DTYPE_FLOAT32 ? 4 : 8;
+  cr_assert(memcmp(nb_data(m1), nb_data(m2), es * (size_t)nb_numel(m1)) == 0,
+            "maxima differ for %lldx%lld", (long long)h, (long long)w);
+  cr_assert(memcmp(nb_data(i1), nb_data(i2), 8 * (size_t)nb_numel(i1)) == 0,
+            "indices differ for %lldx%lld", (long long)h, (long long)w);
+}
+
+Test(pool, max_2x2_rows_match_general_loop) {
+  nb_scope_begin();
+  for (int d = 0; d < 2; d++) {
+    int dt = d ? NB_DTYPE_FLOAT64 : NB_DTYPE_FLOAT32;
+    check_max22(dt, 6, 32);  /* rows of 16 */
+    check_max22(dt, 26, 26); /* 13: 8 + a shifted 8 */
+    check_max22(dt, 11, 11); /* 5: 4 + a shifted 4, odd width */
+    check_max22(dt, 4, 7);   /* 3 */
+  }
   nb_scope_end();
 }
 
@@ -224,6 +265,12 @@ Test(pool, errors) {
   nb_tensor *gi = nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 3));
   nb_tensor *bad = nb_full(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 3), 16);
   nbt_expect_null(nbk_max_pool2d_backward(g, bad, 4, 4), NB_ERR_INDEX, "max_pool2d_backward", "16");
+  /* one bad index in the second plane: named with its position */
+  int64_t one_bad[18] = {0};
+  one_bad[10] = -1;
+  nbt_expect_null(nbk_max_pool2d_backward(
+                      g, nb_from_data(NB_DTYPE_INT64, one_bad, 4, (int64_t[]){1, 2, 3, 3}), 4, 4),
+                  NB_ERR_INDEX, "max_pool2d_backward", "index -1 at 10");
   nbt_expect_null(nbk_max_pool2d_backward(g, g, 4, 4), NB_ERR_DTYPE, "max_pool2d_backward",
                   "float32");
   nbt_expect_null(nbk_max_pool2d_backward(g, nb_zeros(NB_DTYPE_INT64, NB_SHAPE(1, 2, 3, 2)), 4, 4),
