@@ -8,6 +8,13 @@
  * machine slows both alike), plain memcpy of 64 MiB buffers moving as many
  * bytes, split over the same number of threads (one memcpy per thread).
  *
+ * The memcpy walks a ring of RING buffers (buffer i is copied into buffer
+ * i + 1), 384 MiB in all: more than the 320 MiB the ops touch (a, b, y and the
+ * two gradients) and more than the last-level cache, so both sides measure
+ * memory bandwidth. (Copying one 64 MiB buffer back and forth measures the
+ * cache instead on a host with a large L3 - 260 MB on the machine of
+ * docs/performance.md, where that doubled memcpy's figure at 2 threads.)
+ *
  * Bytes moved per op (E = 4N bytes, one float32 tensor): the traffic an
  * unfused implementation cannot avoid - each tensor read or written once:
  *   add:  forward reads a, b, writes y (3E); sum reads y (1E);
@@ -35,6 +42,7 @@
 #define WARMUP 1
 #define ROUNDS 5
 #define E ((double)N * sizeof(float))
+#define RING 6 /* memcpy buffers of E bytes */
 
 static const char prog[] = "bench_elementwise";
 
@@ -71,17 +79,20 @@ int main(int argc, char **argv) {
   if (!a || !b || nb_requires_grad_(a, true) != NB_OK || nb_requires_grad_(b, true) != NB_OK)
     return bench_fail(prog, "inputs");
   size_t buf_bytes = (size_t)N * sizeof(float);
-  char *src = malloc(buf_bytes), *dst = malloc(buf_bytes);
-  if (!src || !dst) {
-    fprintf(stderr, "%s: out of memory\n", prog);
-    return 1;
+  char *ring[RING];
+  for (int i = 0; i < RING; i++) {
+    ring[i] = malloc(buf_bytes);
+    if (!ring[i]) {
+      fprintf(stderr, "%s: out of memory\n", prog);
+      return 1;
+    }
+    memset(ring[i], i, buf_bytes); /* fault the pages in before timing */
   }
-  memset(src, 1, buf_bytes); /* fault the pages in before timing */
-  memset(dst, 0, buf_bytes);
 
   /* Copies of 64 MiB (2E moved each) to match one round's 19E. */
   const int copies = 10;
   double op_s[NOPS] = {0}, memcpy_s = 0;
+  int next = 0; /* the ring buffer copied next */
   for (int r = 0; r < WARMUP + ROUNDS; r++) {
     for (int op = 0; op < NOPS; op++) {
       double t0 = bench_now();
@@ -89,7 +100,8 @@ int main(int argc, char **argv) {
       if (r >= WARMUP) op_s[op] += bench_now() - t0;
     }
     double t0 = bench_now();
-    for (int c = 0; c < copies; c++) threaded_memcpy(dst, src, buf_bytes, threads);
+    for (int c = 0; c < copies; c++, next = (next + 1) % RING)
+      threaded_memcpy(ring[(next + 1) % RING], ring[next], buf_bytes, threads);
     if (r >= WARMUP) memcpy_s += bench_now() - t0;
   }
 
@@ -105,8 +117,7 @@ int main(int argc, char **argv) {
   printf(" (threads=%d rounds=%d, %.0f MB per round)\n", threads, ROUNDS,
          (op_bytes[OP_ADD] + op_bytes[OP_MUL] + op_bytes[OP_RELU]) / 1e6);
 
-  free(dst);
-  free(src);
+  for (int i = 0; i < RING; i++) free(ring[i]);
   nb_free(b);
   nb_free(a);
   return 0;
