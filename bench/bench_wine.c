@@ -10,10 +10,21 @@
  *
  *   bench_wine [THREADS]     (default $NB_NUM_THREADS, else 2)
  *
+ * After the training, the same program times the floor BLIS sets: the five
+ * matrix products of one step (forward x W1^T and h W2^T, backward g W2,
+ * g^T h and gh^T x) called straight through bli_sgemm_ex on one thread,
+ * STEPS times, on buffers of the same shapes in the layouts nabla hands BLIS
+ * (W1^T row-major, as linalg.c copies it; the others as views of row-major
+ * tensors). nabla calls BLIS for every matrix product, so no step can take
+ * less than blis_s / STEPS.
+ *
  * Prints one line:
  *   wine nabla_s=<s for 2000 steps> loss=<final loss> train_acc=<accuracy>
+ *     blis_s=<s for 2000 steps' five products, BLIS alone>
  */
 #include "bench/bench_util.h"
+
+#include <blis.h>
 
 #define STEPS 2000
 #define FEATURES 13
@@ -39,6 +50,43 @@ static nb_status load_wine(nb_tensor **x, nb_tensor **y) {
   nb_loader_free(l);
   nb_dataset_free(ds);
   return st;
+}
+
+/* One product c = a @ b of row-major-or-not float buffers on one BLIS thread
+ * (strides in elements). */
+static void sgemm1(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa,
+                   const float *b, int64_t rsb, int64_t csb, float *c) {
+  float one = 1, zero = 0;
+  rntm_t rntm = BLIS_RNTM_INITIALIZER;
+  bli_rntm_set_num_threads(1, &rntm);
+  bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa,
+               (float *)b, rsb, csb, &zero, c, n, 1, NULL, &rntm);
+}
+
+/* Seconds for STEPS rounds of one step's five products through BLIS alone. */
+static double blis_floor_seconds(int64_t rows) {
+  enum { F = FEATURES, H = HIDDEN, C = CLASSES };
+  float *buf = calloc((size_t)(rows * (2 * F + 4 * H + 2 * C) + 2 * F * H + 2 * H * C), 4);
+  if (!buf) return -1;
+  float *x = buf, *w1t = x + rows * F, *h = w1t + F * H, *w2 = h + rows * H, *logits = w2 + C * H;
+  float *g = logits + rows * C, *gh = g + rows * C, *gw2 = gh + rows * H, *gw1 = gw2 + C * H;
+  float *spare = gw1 + H * F;
+  for (int64_t i = 0; i < rows * F; i++) x[i] = (float)(i % 7) * 0.25f - 0.75f;
+  for (int64_t i = 0; i < F * H; i++) w1t[i] = (float)(i % 5) * 0.1f - 0.2f;
+  for (int64_t i = 0; i < C * H; i++) w2[i] = (float)(i % 3) * 0.1f - 0.1f;
+  for (int64_t i = 0; i < rows * C; i++) g[i] = (float)(i % 4) * 0.01f;
+  double t0 = bench_now();
+  for (int s = 0; s < STEPS; s++) {
+    sgemm1(rows, H, F, x, F, 1, w1t, H, 1, h);           /* x @ W1^T (W1^T row-major) */
+    sgemm1(rows, C, H, h, H, 1, w2, 1, H, logits);       /* h @ W2^T (a view of W2) */
+    sgemm1(rows, H, C, g, C, 1, w2, H, 1, gh);           /* g @ W2 */
+    sgemm1(C, H, rows, g, 1, C, h, H, 1, gw2);           /* g^T @ h */
+    sgemm1(H, F, rows, gh, 1, H, x, F, 1, gw1);          /* gh^T @ x */
+    spare[s % (rows * F)] = gw1[0] + gw2[0] + logits[0]; /* keep the results live */
+  }
+  double seconds = bench_now() - t0;
+  free(buf);
+  return seconds;
 }
 
 int main(int argc, char **argv) {
@@ -86,7 +134,10 @@ int main(int argc, char **argv) {
   nb_no_grad_end();
   nb_scope_end();
   if (acc != acc) return bench_fail(prog, "accuracy");
-  printf("wine nabla_s=%.4f loss=%.4f train_acc=%.3f\n", seconds, nb_item(last_loss), acc);
+  double blis_s = blis_floor_seconds(nb_shape(x)[0]);
+  if (blis_s < 0) return bench_fail(prog, "BLIS floor buffers");
+  printf("wine nabla_s=%.4f loss=%.4f train_acc=%.3f blis_s=%.4f\n", seconds, nb_item(last_loss),
+         acc, blis_s);
 
   nb_free(last_loss);
   nb_optim_free(opt);
