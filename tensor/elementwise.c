@@ -222,11 +222,14 @@ typedef struct {
 /* float32 and float64 instances of one expression, with AVX2 clones
  * (NB_HOT_LOOP: the same bits, twice the vector width). */
 #define FLOAT1(NAME, EXPR)                                                                         \
-  NB_HOT_LOOP LOOP1(NAME##_f32, float, EXPR) NB_HOT_LOOP LOOP1(NAME##_f64, double, EXPR)
+  NB_HOT_LOOP LOOP1(NAME##_f32, float, EXPR)                                                       \
+  NB_HOT_LOOP LOOP1(NAME##_f64, double, EXPR)
 #define FLOAT2(NAME, OUT, EXPR)                                                                    \
-  NB_HOT_LOOP LOOP2(NAME##_f32, OUT, float, EXPR) NB_HOT_LOOP LOOP2(NAME##_f64, OUT, double, EXPR)
+  NB_HOT_LOOP LOOP2(NAME##_f32, OUT, float, EXPR)                                                  \
+  NB_HOT_LOOP LOOP2(NAME##_f64, OUT, double, EXPR)
 #define FLOAT3(NAME, TX, EXPR)                                                                     \
-  NB_HOT_LOOP LOOP3(NAME##_f32, float, TX, EXPR) NB_HOT_LOOP LOOP3(NAME##_f64, double, TX, EXPR)
+  NB_HOT_LOOP LOOP3(NAME##_f32, float, TX, EXPR)                                                   \
+  NB_HOT_LOOP LOOP3(NAME##_f64, double, TX, EXPR)
 /* Every dtype: float32, float64, int64, bool. */
 #define ALL2(NAME, OUT, EXPR)                                                                      \
   FLOAT2(NAME, OUT, EXPR) LOOP2(NAME##_i64, OUT, int64_t, EXPR) LOOP2(NAME##_b, OUT, uint8_t, EXPR)
