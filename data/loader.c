@@ -551,11 +551,12 @@ bool nb_loader_next(nb_loader *l, nb_batch *batch) {
     if (st != NB_OK) {
       char msg[768];
       snprintf(msg, sizeof msg, "%s", nb_errmsg());
+      /* read before the slot goes back: the background thread may refill it */
+      const long long index = (long long)s->index;
       slot_drop_user(s);
       l->current = NULL;
       abort_epoch(l);
-      return fail_next(
-          l, nb_set_error(st, "loader: collate (batch %lld): %s", (long long)s->index, msg));
+      return fail_next(l, nb_set_error(st, "loader: collate (batch %lld): %s", index, msg));
     }
   }
   *batch = (nb_batch){.x = s->ux, .y = s->uy, .size = nb_size(s->ux, 0), .index = s->index};
