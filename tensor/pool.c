@@ -15,6 +15,10 @@
  * Work is split by (n, c) plane with OpenMP above NB_PARALLEL_GRAIN; a plane
  * is computed by one thread in a fixed order, so results do not depend on the
  * thread count.
+ *
+ * Max pooling's usual layer, a float 2x2 stride-2 window, has a forward in
+ * GCC vector types (pairs of 4-output row chunks per 8-lane vector) that
+ * gives the general loop's bits, which tests/tensor/test_pool.c checks.
  */
 #include "tensor/pool.h"
 #include "tensor/tensor_impl.h"
@@ -743,7 +747,7 @@ MAX_PLANE(double)
     continue;                                                                                      \
   }
 /* The full-window loop is compute-bound: NB_HOT_LOOP also builds an AVX2 clone. */
-/* The 2x2 stride-2 window (the usual pooling layer) over a whole output row
+/* The 2x2 stride-2 window (double, and float rows under 4 outputs) over a whole output row
  * of n: outputs [t0, t1) by a loop the compiler vectorizes; a row whose length
  * is not a multiple of 8 (4) ends with one more group shifted back to end at
  * the row's end (recomputing a few outputs, same values), so short rows (13,
@@ -813,6 +817,94 @@ MAX_PLANE(double)
 MAX_PLANE_FULL(float)
 MAX_PLANE_FULL(double)
 
+/* The float 2x2 stride-2 window (the usual pooling layer) on rows of at
+ * least 4 outputs, in GCC vector types: a row of n outputs is cut into
+ * chunks of 4 (the last one shifted back to end at the row's end,
+ * recomputing a few outputs with the same values), and two chunks, of any
+ * rows, fill one 8-lane vector, so rows as short as 13 or 5 outputs still run
+ * at full width. A chunk's 8 + 8 input floats are split into the windows'
+ * taps a, b (top row) and c, d (bottom row) by one shuffle each; the taps
+ * are taken in that order with max_plane's rule (greater or NaN replaces, so
+ * ties keep the first and the last NaN wins), as bit selects. The chunk
+ * table (built once per call, the same for every plane) gives each chunk's
+ * input offset (top-left tap, row stride sh), output offset and flat index of
+ * its first window's top-left tap. Lanes do not interact, so the pairing
+ * changes no bit. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+typedef struct max22_chunk {
+  int64_t in, out, flat;
+} max22_chunk;
+
+/* Chunks of an oh x n output plane (n >= 4) over rows sh apart of width W. */
+static max22_chunk *max22_chunks(const char *op, int64_t oh, int64_t n, int64_t sh, int64_t W,
+                                 int64_t *count) {
+  const int64_t per = (n + 3) / 4;
+  *count = oh * per;
+  max22_chunk *c = malloc(sizeof(max22_chunk) * (size_t)*count);
+  if (!c) {
+    nb__fail(NB_ERR_MEMORY, "%s: out of memory", op);
+    return NULL;
+  }
+  for (int64_t r = 0, k = 0; r < oh; r++)
+    for (int64_t j = 0; j < per; j++, k++) {
+      const int64_t t = j * 4 < n - 4 ? j * 4 : n - 4;
+      c[k] = (max22_chunk){.in = 2 * r * sh + 2 * t, .out = r * n + t, .flat = 2 * r * W + 2 * t};
+    }
+  return c;
+}
+
+#define V4F_LOAD(dst, src) memcpy(&(dst), (src), sizeof(v4f))
+/* take = v > m || v != v; m = take ? v : m; at = take ? off : at */
+#define MAX22_TAKE(v, off)                                                                         \
+  {                                                                                                \
+    const v8i take = ((v) > m) | ((v) != (v));                                                     \
+    m = (v8f)(((v8i)(v)&take) | ((v8i)m & ~take));                                                 \
+    at = ((off)&take) | (at & ~take);                                                              \
+  }
+
+NB_HOT_LOOP static void max22_plane_float(const float *x, float *out, int64_t *idx,
+                                          const max22_chunk *ch, int64_t count, int64_t sh,
+                                          int32_t W) {
+  const v8i one = {1, 1, 1, 1, 1, 1, 1, 1}, w0 = one * W, w1 = w0 + one;
+  const v4l step = {0, 2, 4, 6};
+  for (int64_t k = 0; k < count; k += 2) {
+    const max22_chunk *A = ch + k, *B = ch + (k + 1 < count ? k + 1 : k);
+    v4f a0l, a0h, a1l, a1h, b0l, b0h, b1l, b1h;
+    V4F_LOAD(a0l, x + A->in), V4F_LOAD(a0h, x + A->in + 4);
+    V4F_LOAD(b0l, x + B->in), V4F_LOAD(b0h, x + B->in + 4);
+    V4F_LOAD(a1l, x + A->in + sh), V4F_LOAD(a1h, x + A->in + sh + 4);
+    V4F_LOAD(b1l, x + B->in + sh), V4F_LOAD(b1h, x + B->in + sh + 4);
+    const v8f top0 = __builtin_shufflevector(a0l, b0l, 0, 1, 2, 3, 4, 5, 6, 7);
+    const v8f top1 = __builtin_shufflevector(a0h, b0h, 0, 1, 2, 3, 4, 5, 6, 7);
+    const v8f bot0 = __builtin_shufflevector(a1l, b1l, 0, 1, 2, 3, 4, 5, 6, 7);
+    const v8f bot1 = __builtin_shufflevector(a1h, b1h, 0, 1, 2, 3, 4, 5, 6, 7);
+    const v8f ta = __builtin_shufflevector(top0, top1, 0, 2, 8, 10, 4, 6, 12, 14);
+    const v8f tb = __builtin_shufflevector(top0, top1, 1, 3, 9, 11, 5, 7, 13, 15);
+    const v8f tc = __builtin_shufflevector(bot0, bot1, 0, 2, 8, 10, 4, 6, 12, 14);
+    const v8f td = __builtin_shufflevector(bot0, bot1, 1, 3, 9, 11, 5, 7, 13, 15);
+    v8f m = ta;
+    v8i at = one - one;
+    MAX22_TAKE(tb, one)
+    MAX22_TAKE(tc, w0)
+    MAX22_TAKE(td, w1)
+    const v4f ml = __builtin_shufflevector(m, m, 0, 1, 2, 3);
+    const v4f mh = __builtin_shufflevector(m, m, 4, 5, 6, 7);
+    const v4l il =
+        __builtin_convertvector(__builtin_shufflevector(at, at, 0, 1, 2, 3), v4l) + step + A->flat;
+    const v4l ih =
+        __builtin_convertvector(__builtin_shufflevector(at, at, 4, 5, 6, 7), v4l) + step + B->flat;
+    memcpy(out + A->out, &ml, sizeof ml);
+    memcpy(out + B->out, &mh, sizeof mh);
+    memcpy(idx + A->out, &il, sizeof il);
+    memcpy(idx + B->out, &ih, sizeof ih);
+  }
+}
+
 nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **indices) {
   const char *op = "max_pool2d";
   if (indices) *indices = NULL;
@@ -843,9 +935,25 @@ nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **
   int64_t kern[2] = {ax[0].k, ax[1].k}, str[2] = {ax[0].s, ax[1].s};
   char *o = nb_data(out);
   int64_t *ix = nb_data(idx);
+  /* the float 2x2 stride-2 window on rows of at least 4 outputs */
+  max22_chunk *ch = NULL;
+  int64_t nch = 0;
+  if (full && f32 && kern[0] == 2 && kern[1] == 2 && str[0] == 2 && str[1] == 2 && dil[0] == 1 &&
+      dil[1] == 1 && osz[1] >= 4 && p.count > 0) {
+    ch = max22_chunks(op, osz[0], osz[1], p.sh, p.w, &nch);
+    if (!ch) {
+      free(tab[0].first);
+      nb_free(idx);
+      nb_free(out);
+      return NULL;
+    }
+  }
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t i = 0; i < p.count; i++) {
-    if (full && f32)
+    if (ch)
+      max22_plane_float((const float *)plane_ptr(&p, i), (float *)o + i * plane_out,
+                        ix + i * plane_out, ch, nch, p.sh, (int32_t)p.w);
+    else if (full && f32)
       max_plane_full_float(&p, plane_ptr(&p, i), (float *)o + i * plane_out, ix + i * plane_out,
                            tab, kern, str, dil, osz);
     else if (full)
@@ -859,6 +967,7 @@ nb_tensor *nbk_max_pool2d(nb_tensor *x, const nb_pool2d_opts *opts, nb_tensor **
                        dil, osz);
   }
   free(tab[0].first);
+  free(ch);
   if (indices)
     *indices = idx;
   else

@@ -102,32 +102,46 @@ Test(pool, known_values) {
   nb_scope_end();
 }
 
-/* The 2x2 stride-2 loop (whole rows in vector groups, the last one shifted
- * back) against the general loop, which a view with non-unit width stride
- * takes: same maxima and indices with ties, NaN and -inf everywhere, for row
- * lengths that are multiples of 8, longer, between 4 and 8, and below 4. */
-static void check_max22(int dtype, int64_t h, int64_t w) {
-  int64_t n = 2 * 3 * h * w;
+/* The 2x2 stride-2 loops (float: chunks of 4 outputs paired into 8-lane
+ * vectors, the last chunk of a row shifted back; double: whole rows in
+ * vector groups) against the general loop, which a view with non-unit width
+ * stride takes: same maxima and indices with ties, NaN, -0 and -inf
+ * everywhere, for row lengths that are multiples of 8, longer, between 4 and
+ * 8, and below 4, odd sizes whose last row and column no window covers, and
+ * inputs that are views with rows further apart than their width or planes
+ * out of order. */
+static nb_tensor *ties_nan_input(int dtype, int64_t h, int64_t w, uint64_t seed) {
+  int64_t n = 2 * 3 * h * (w + 3);
   double *v = malloc(sizeof(double) * (size_t)n);
-  const double pick[5] = {-INFINITY, 0, 1, 1, NAN};
-  uint64_t r = 88172645463325252ull;
+  const double pick[6] = {-INFINITY, 0, -0.0, 1, 1, NAN};
+  uint64_t r = seed;
   for (int64_t i = 0; i < n; i++) {
     r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-    v[i] = pick[r % 5];
+    v[i] = pick[r % 6];
   }
-  nb_tensor *x64 = nb_from_data(NB_DTYPE_FLOAT64, v, 4, (int64_t[]){2, 3, h, w});
+  nb_tensor *x64 = nb_from_data(NB_DTYPE_FLOAT64, v, 4, (int64_t[]){2, 3, h, w + 3});
   free(v);
-  nb_tensor *x = nbk_to(x64, (nb_dtype)dtype);
+  return nbk_to(x64, (nb_dtype)dtype);
+}
+
+static void same_pool(nb_tensor *x, int64_t h, int64_t w, const char *what) {
   nb_tensor *strided = nbk_transpose(nbk_contiguous(nbk_transpose(x, 2, 3)), 2, 3);
   nb_pool2d_opts k2 = {.kernel = {2, 2}};
   nb_tensor *i1 = NULL, *i2 = NULL;
   nb_tensor *m1 = nbk_max_pool2d(x, &k2, &i1), *m2 = nbk_max_pool2d(strided, &k2, &i2);
   cr_assert(m1 && m2, "%s", nb_errmsg());
-  size_t es = dtype == NB_DTYPE_FLOAT32 ? 4 : 8;
+  size_t es = nb_dtype_size(nb_dtype_of(x));
   cr_assert(memcmp(nb_data(m1), nb_data(m2), es * (size_t)nb_numel(m1)) == 0,
-            "maxima differ for %lldx%lld", (long long)h, (long long)w);
+            "%s: maxima differ for %lldx%lld", what, (long long)h, (long long)w);
   cr_assert(memcmp(nb_data(i1), nb_data(i2), 8 * (size_t)nb_numel(i1)) == 0,
-            "indices differ for %lldx%lld", (long long)h, (long long)w);
+            "%s: indices differ for %lldx%lld", what, (long long)h, (long long)w);
+}
+
+static void check_max22(int dtype, int64_t h, int64_t w) {
+  nb_tensor *x = ties_nan_input(dtype, h, w, 88172645463325252ull + (uint64_t)(h * 131 + w));
+  same_pool(nbk_contiguous(nbk_slice(x, 3, 0, w, 1)), h, w, "contiguous");
+  same_pool(nbk_slice(x, 3, 2, w + 2, 1), h, w, "rows w + 3 apart");
+  same_pool(nbk_transpose(nbk_slice(x, 3, 1, w + 1, 1), 0, 1), h, w, "planes out of order");
 }
 
 Test(pool, max_2x2_rows_match_general_loop) {
@@ -135,9 +149,82 @@ Test(pool, max_2x2_rows_match_general_loop) {
   for (int d = 0; d < 2; d++) {
     int dt = d ? NB_DTYPE_FLOAT64 : NB_DTYPE_FLOAT32;
     check_max22(dt, 6, 32);  /* rows of 16 */
-    check_max22(dt, 26, 26); /* 13: 8 + a shifted 8 */
-    check_max22(dt, 11, 11); /* 5: 4 + a shifted 4, odd width */
-    check_max22(dt, 4, 7);   /* 3 */
+    check_max22(dt, 26, 26); /* 13: 8 + a shifted 8 / chunks 0, 4, 8, 9 */
+    check_max22(dt, 11, 11); /* 5: 4 + a shifted 4, odd width and height */
+    check_max22(dt, 9, 8);   /* 4: one chunk per row */
+    check_max22(dt, 5, 15);  /* 7: chunks 0, 3 */
+    check_max22(dt, 3, 19);  /* one row of 9: an odd number of chunks */
+    check_max22(dt, 4, 7);   /* 3: the row loop */
+  }
+  nb_scope_end();
+}
+
+/* max_pool2d_backward against a plain scatter (+0, then += at each index,
+ * bitwise): on a 2x2 pool's indices (each gradient written once where it is
+ * the argmax, -0 becoming +0, NaN kept), with odd sizes, a strided gradient,
+ * and on indices outside their 2x2 window (a 3x3 pool's overlapping ones, one
+ * index moved to another window), which the general scatter handles. */
+static void check_back(nb_tensor *g, nb_tensor *idx, int64_t h, int64_t w, const char *what) {
+  nb_tensor *gc = nbk_contiguous(g), *ic = nbk_contiguous(idx);
+  bool f32 = nb_dtype_of(g) == NB_DTYPE_FLOAT32;
+  int64_t planes = nb_size(g, 0) * nb_size(g, 1), pout = nb_size(g, 2) * nb_size(g, 3);
+  nb_tensor *want = nb_zeros(nb_dtype_of(g), NB_SHAPE(nb_size(g, 0), nb_size(g, 1), h, w));
+  const int64_t *ix = nb_data(ic);
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t k = 0; k < pout; k++) {
+      int64_t at = p * h * w + ix[p * pout + k];
+      if (f32)
+        ((float *)nb_data(want))[at] += ((const float *)nb_data(gc))[p * pout + k];
+      else
+        ((double *)nb_data(want))[at] += ((const double *)nb_data(gc))[p * pout + k];
+    }
+  /* a freed block of NaN, which the allocator's cache hands to the result:
+   * every element must be written */
+  nb_free(nb_full_like(want, nb_dtype_of(want), NAN));
+  nb_tensor *got = nbk_max_pool2d_backward(g, idx, h, w);
+  cr_assert_not_null(got, "%s: %s", what, nb_errmsg());
+  cr_assert(memcmp(nb_data(got), nb_data(want),
+                   nb_dtype_size(nb_dtype_of(g)) * (size_t)nb_numel(want)) == 0,
+            "%s: backward differs from the scatter for %lldx%lld", what, (long long)h,
+            (long long)w);
+}
+
+static void check_back22(int dtype, int64_t h, int64_t w) {
+  nb_tensor *x =
+      nbk_contiguous(nbk_slice(ties_nan_input(dtype, h, w, 7 + (uint64_t)w), 3, 0, w, 1));
+  nb_tensor *idx = NULL;
+  nb_tensor *y = nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {2, 2}}, &idx);
+  cr_assert_not_null(y, "%s", nb_errmsg());
+  /* gradients with -0, NaN and ordinary values */
+  nb_tensor *g = nbk_mul(ties_nan_input(dtype, nb_size(y, 2), nb_size(y, 3), 99),
+                         nb_scalar((nb_dtype)dtype, 3));
+  g = nbk_contiguous(nbk_slice(g, 3, 0, nb_size(y, 3), 1));
+  check_back(g, idx, h, w, "2x2 indices");
+  check_back(nbk_transpose(nbk_contiguous(nbk_transpose(g, 2, 3)), 2, 3), idx, h, w,
+             "strided gradient");
+  /* one index moved into the next window of its row: the scatter sums two there */
+  nb_tensor *moved = nbk_clone(idx);
+  int64_t *m = nb_data(moved);
+  m[nb_size(y, 3) + 1] = m[nb_size(y, 3)];
+  check_back(g, moved, h, w, "an index outside its window");
+  /* an index 2^32 past a valid one is out of range, not taken for it */
+  nb_tensor *far = nbk_clone(idx);
+  ((int64_t *)nb_data(far))[nb_numel(far) - 1] += (int64_t)1 << 32;
+  nbt_expect_null(nbk_max_pool2d_backward(g, far, h, w), NB_ERR_INDEX, "max_pool2d_backward",
+                  "out of range");
+  nb_tensor *i3 = NULL;
+  nb_tensor *y3 = nbk_max_pool2d(x, &(nb_pool2d_opts){.kernel = {3, 3}, .stride = {2, 2}}, &i3);
+  check_back(y3, i3, h, w, "3x3 stride-2 indices");
+}
+
+Test(pool, max_2x2_backward_matches_scatter) {
+  nb_scope_begin();
+  for (int d = 0; d < 2; d++) {
+    int dt = d ? NB_DTYPE_FLOAT64 : NB_DTYPE_FLOAT32;
+    check_back22(dt, 26, 26); /* rows of 13 */
+    check_back22(dt, 7, 35);  /* 17, an odd width and height */
+    check_back22(dt, 6, 32);  /* 16 */
+    check_back22(dt, 11, 11); /* 5 */
   }
   nb_scope_end();
 }
