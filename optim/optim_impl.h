@@ -129,11 +129,11 @@ NB_INTERNAL void nb__optim_run(int64_t n, nb__kernel k, const void *ctx);
 /* Instantiate a kernel table name[NB_DTYPE_COUNT] (float32, float64) from
  * BODY(T), a statement list using `ctx`, `lo`, `hi` and the element type T
  * (with an AVX2 clone: NB_HOT_LOOP). */
+#define NB__KERNEL(fn, T, BODY)                                                                    \
+  NB_HOT_LOOP static void fn(const void *ctx, int64_t lo, int64_t hi) { BODY(T) }
 #define NB__KERNELS(name, BODY)                                                                    \
-  NB_HOT_LOOP static void name##_f32(const void *ctx, int64_t lo, int64_t hi){                     \
-      BODY(float)} NB_HOT_LOOP static void name##_f64(const void *ctx, int64_t lo, int64_t hi) {   \
-    BODY(double)                                                                                   \
-  }                                                                                                \
+  NB__KERNEL(name##_f32, float, BODY)                                                              \
+  NB__KERNEL(name##_f64, double, BODY)                                                             \
   static const nb__kernel name[NB_DTYPE_COUNT] = {                                                 \
       [NB_DTYPE_FLOAT32] = name##_f32, [NB_DTYPE_FLOAT64] = name##_f64}
 

@@ -17,8 +17,9 @@
 /* NB_HOT_LOOP before a kernel function: on x86-64 with gcc, also build an
  * AVX2/FMA (x86-64-v3) clone of it, picked once at load time on CPUs that
  * have it (the library itself is built for baseline x86-64). For loops whose
- * speed depends on vector width; each lane's arithmetic is written out, so
- * both clones compute the same bits. */
+ * speed depends on vector width. Both clones compute the same bits: gcc never
+ * reassociates floating point without -ffast-math, and -ffp-contract=off
+ * (CMakeLists.txt) forbids fused multiply-adds. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define NB_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
